@@ -78,13 +78,13 @@ func (c ServerConfig) Validate() error {
 // resume a run bit for bit.
 type Server struct {
 	Config ServerConfig
-	Round  int       // the next round to run
-	X      []float64 // x^r
-	XPrev  []float64 // x^{r-1} (x^{-1} = x^0); only for the VR variants
-	G      []float64 // g^r; only with client momentum
-	C      []float64 // c; only for SCAFFOLD
+	Round  int         // the next round to run
+	X      []float64   // x^r
+	XPrev  []float64   // x^{r-1} (x^{-1} = x^0); only for the VR variants
+	G      []float64   // g^r; only with client momentum
+	C      []float64   // c; only for SCAFFOLD
 	CI     [][]float64 // the ledger of every c_i (nil until client i first reports); only for SCAFFOLD
-	M, V   []float64 // optimizer buffers (heavy-ball m; adaptive m and v)
+	M, V   []float64   // optimizer buffers (heavy-ball m; adaptive m and v)
 
 	agg []float64
 }
