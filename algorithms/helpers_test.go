@@ -153,3 +153,11 @@ func nans(n int) []float64 {
 	}
 	return v
 }
+
+func fedavgNew(l algorithms.Local) (algorithms.Client, error) {
+	c, err := fedavg.New(l)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
