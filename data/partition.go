@@ -47,6 +47,10 @@ const (
 	DirichletMaxTries = 1000
 )
 
+// maxPartitionClasses bounds the class count Partition accepts, so that a
+// wrong count cannot make it allocate without bound.
+const maxPartitionClasses = 1 << 20
+
 // PartitionConfig selects a partition method and its options. Fields a
 // method does not use are ignored.
 type PartitionConfig struct {
@@ -128,8 +132,8 @@ func Partition(labels []int, classes int, cfg PartitionConfig, seed uint64) ([][
 		return nil, err
 	}
 	n := len(labels)
-	if classes < 1 {
-		return nil, fmt.Errorf("data: partition: %d classes, want at least 1", classes)
+	if classes < 1 || classes > maxPartitionClasses {
+		return nil, fmt.Errorf("data: partition: %d classes, want 1 to %d", classes, maxPartitionClasses)
 	}
 	for i, y := range labels {
 		if y < 0 || y >= classes {

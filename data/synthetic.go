@@ -37,8 +37,8 @@ type SyntheticConfig struct {
 
 // Validate checks the configuration.
 func (c SyntheticConfig) Validate() error {
-	if c.Users < 0 {
-		return fmt.Errorf("data: synthetic: %d users, want 0 (default %d) or more", c.Users, DefaultSyntheticUsers)
+	if c.Users < 0 || c.Users > maxSyntheticRows/50 {
+		return fmt.Errorf("data: synthetic: %d users, want 0 (default %d) up to %d", c.Users, DefaultSyntheticUsers, maxSyntheticRows/50)
 	}
 	if c.IID {
 		return nil

@@ -248,6 +248,7 @@ func TestSyntheticValidate(t *testing.T) {
 		{SyntheticConfig{Beta: math.NaN()}, "beta NaN"},
 		{SyntheticConfig{Alpha: math.Inf(1)}, "alpha +Inf"},
 		{SyntheticConfig{Users: -3}, "-3 users"},
+		{SyntheticConfig{Users: 1 << 40}, "1099511627776 users"},
 	} {
 		_, err := Synthetic(tc.cfg, 1)
 		if err == nil || !strings.HasPrefix(err.Error(), "data: synthetic") || !strings.Contains(err.Error(), tc.want) {
