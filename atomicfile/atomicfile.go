@@ -5,6 +5,7 @@
 package atomicfile
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -19,15 +20,22 @@ func Write(path string, b []byte) error {
 	})
 }
 
-// WriteFunc writes what fill writes to path atomically. If fill fails, path
-// is left as it was.
+// WriteFunc writes what fill writes to path atomically, with mode 0644. If
+// fill fails, path is left as it was.
 func WriteFunc(path string, fill func(io.Writer) error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	err = fill(f)
+	bw := bufio.NewWriterSize(f, 1<<16)
+	err = fill(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
 	if err == nil {
 		err = f.Sync()
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"codeberg.org/sbinet/npyio"
+
+	"github.com/fedmo/fedmo/atomicfile"
 )
 
 // The file names LoadNPY reads.
@@ -352,7 +354,7 @@ func WriteNPYFloat64(path string, data []float64, shape []int) error {
 	default:
 		v = nestFloat64(data, shape).Interface()
 	}
-	return writeFileAtomic(path, func(w io.Writer) error { return npyio.Write(w, v) })
+	return atomicfile.WriteFunc(path, func(w io.Writer) error { return npyio.Write(w, v) })
 }
 
 // nestFloat64 views data as nested slices of the given shape (no copy of

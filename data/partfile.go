@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"slices"
+
+	"github.com/fedmo/fedmo/atomicfile"
 )
 
 // ReadPartitionFile reads a partition from a JSON file holding a list of
@@ -80,7 +82,7 @@ func WritePartitionFile(path string, parts [][]int) error {
 	if err != nil {
 		return fmt.Errorf("data: partition file %s: %w", path, err)
 	}
-	return writeFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.WriteFunc(path, func(w io.Writer) error {
 		_, err := w.Write(append(b, '\n'))
 		return err
 	})
