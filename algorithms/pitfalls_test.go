@@ -225,7 +225,7 @@ func TestP8SampleWeights(t *testing.T) {
 			for j := range d1 {
 				avg := tc.w1*d1[j] + tc.w3*d3[j]
 				near(t, "x", s.X[j], 1+avg, 1e-15)
-				near(t, "g", s.G[j], -avg/(eta*k), 1e-15)
+				near(t, "g", s.G[j], -avg/(eta*k), 1e-14)
 			}
 		})
 	}

@@ -29,7 +29,7 @@ func TestO2FedAvgK1IsGradientDescent(t *testing.T) {
 			p.Grad(x, g)
 			x[0] -= etaG * 0.1 * g[0]
 			if r < 50 {
-				near(t, "x", got[0], x[0], 1e-15)
+				near(t, "x", got[0], x[0], 1e-14)
 			}
 		}
 		near(t, "fixed point", hist[len(hist)-1][0], -0.5, 1e-13)
@@ -256,7 +256,7 @@ func TestO2ScaffoldK1IsGradientDescent(t *testing.T) {
 	}
 	s.C[0] = c
 	hist := run(t, s, newScaffold(t, l, scaffold.OptionII), p, algotest.Options{Rounds: 30, After: func(s *algorithms.Server, _ []*algorithms.Update) {
-		near(t, "|c - mean c_i|", controlGap(s), 0, 1e-15)
+		near(t, "|c - mean c_i|", controlGap(s), 0, 1e-14)
 	}})
 	near(t, "x^1", hist[0][0], 1.79375, 1e-15)
 	near(t, "x^2", hist[1][0], 1.61263671875, 1e-15)
