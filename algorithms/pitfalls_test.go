@@ -92,12 +92,12 @@ type controlCase struct {
 	l      algorithms.Local
 	option scaffold.Option
 	// next returns c_i^+ from the broadcast, c_i, y and the oracle calls.
-	next func(b *algorithms.Broadcast, ci, y []float64, calls []algotest.Call, l algorithms.Local) []float64
+	next func(t *testing.T, b *algorithms.Broadcast, ci, y []float64, calls []algotest.Call, l algorithms.Local) []float64
 }
 
 // meanTrajectoryGrad is SCAFFOLD-M's c_i^+: the mean raw minibatch gradient
 // at the local iterates (calls at x^{r-1} of the VR form excluded).
-func meanTrajectoryGrad(b *algorithms.Broadcast, _, _ []float64, calls []algotest.Call, l algorithms.Local) []float64 {
+func meanTrajectoryGrad(_ *testing.T, b *algorithms.Broadcast, _, _ []float64, calls []algotest.Call, l algorithms.Local) []float64 {
 	out := make([]float64, len(b.X))
 	n := 0
 	for i, c := range calls {
@@ -118,7 +118,7 @@ func meanTrajectoryGrad(b *algorithms.Broadcast, _, _ []float64, calls []algotes
 var controlCases = []controlCase{
 	{"Option II", local(3, 0.1), scaffold.OptionII,
 		// c_i^+ = c_i - c + (x - y_i)/(K*eta)
-		func(b *algorithms.Broadcast, ci, y []float64, _ []algotest.Call, l algorithms.Local) []float64 {
+		func(_ *testing.T, b *algorithms.Broadcast, ci, y []float64, _ []algotest.Call, l algorithms.Local) []float64 {
 			out := make([]float64, len(y))
 			for j := range out {
 				out[j] = ci[j] - b.C[j] + (b.X[j]-y[j])/(float64(l.Steps)*l.LR)
@@ -127,10 +127,11 @@ var controlCases = []controlCase{
 		}},
 	{"Option I", local(3, 0.1), scaffold.OptionI,
 		// c_i^+ = the full local gradient at x^r
-		func(b *algorithms.Broadcast, _, _ []float64, calls []algotest.Call, _ algorithms.Local) []float64 {
+		func(t *testing.T, b *algorithms.Broadcast, _, _ []float64, calls []algotest.Call, _ algorithms.Local) []float64 {
+			t.Helper()
 			last := calls[len(calls)-1]
 			if last.K != -1 || !algotest.SameBits(last.X, b.X) {
-				panic(fmt.Sprintf("Option I's last call is Grad(%v, %d), want FullGrad(x^r)", last.X, last.K))
+				t.Fatalf("Option I's last call is Grad(%v, %d), want FullGrad(x^r)", last.X, last.K)
 			}
 			return last.Grad
 		}},
@@ -164,7 +165,7 @@ func TestP3DeltaCBeforeOverwrite(t *testing.T) {
 			for j := range y {
 				y[j] = b.X[j] + u.Delta[j]
 			}
-			next := tc.next(b, ci, y, rec.Calls, tc.l)
+			next := tc.next(t, b, ci, y, rec.Calls, tc.l)
 			for j := range next {
 				near(t, "delta c", u.DeltaC[j], next[j]-ci[j], 1e-12)
 				if math.Abs(u.DeltaC[j]) < 1e-3 {

@@ -371,6 +371,7 @@ func TestRunCatchesBadClients(t *testing.T) {
 	p := algotest.ScalarProblem([]float64{1, 3}, []float64{1, -1})
 	l := algorithms.Local{Steps: 1, LR: 0.1, Beta: 1}
 	for _, tc := range []struct{ what, want string }{
+		{"zero samples", "0 samples"},
 		{"x", "modified the broadcast x"},
 		{"ci", "modified its control variate"},
 		{"nan", "delta[0] = NaN"},
@@ -382,7 +383,13 @@ func TestRunCatchesBadClients(t *testing.T) {
 				t.Fatal(err)
 			}
 			s.CI[1] = []float64{1}
-			_, err = algotest.Run(s, badClient{tc.what}, p, algotest.Options{Rounds: 1})
+			opt := algotest.Options{Rounds: 1}
+			var c algorithms.Client = badClient{tc.what}
+			if tc.what == "zero samples" {
+				opt.Samples = []int{1, 0}
+				c, _ = fedavg.New(l)
+			}
+			_, err = algotest.Run(s, c, p, opt)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Run = %v, want an error containing %q", err, tc.want)
 			}

@@ -63,7 +63,8 @@ type Options struct {
 // f, the way the round engine does, using only the public API: it takes
 // s.Broadcast(), runs c.Update for every participant in ascending id with
 // its control variate s.ClientControl(i) and one shared Workspace, checks
-// every update with algorithms.CheckVector, sorts the updates by client id
+// every update as the round engine does (algorithms.CheckVector on the
+// deltas, a finite loss, at least one sample), sorts the updates by client id
 // and calls s.Apply. It returns a copy of x after every round.
 //
 // Run also checks that no client writes to the broadcast or to its control
@@ -127,6 +128,9 @@ func check(u *algorithms.Update, n int, scaffold bool) error {
 	}
 	if math.IsNaN(u.Loss) || math.IsInf(u.Loss, 0) {
 		return fmt.Errorf("loss = %v, want a finite number", u.Loss)
+	}
+	if u.Samples < 1 { // Apply's sample weights would be 0/0
+		return fmt.Errorf("%d samples, want at least 1", u.Samples)
 	}
 	return nil
 }
