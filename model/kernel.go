@@ -44,16 +44,6 @@ func (s *spRows) rows() int { return len(s.ptr) - 1 }
 // nnz returns the number of stored entries.
 func (s *spRows) nnz() int { return int(s.ptr[len(s.ptr)-1]) }
 
-// row returns pointers to the values and column indices of row r and its
-// number of entries; the pointers are nil if the row is empty.
-func (s *spRows) row(r int) (*float64, *int32, int) {
-	k0, k1 := s.ptr[r], s.ptr[r+1]
-	if k0 == k1 {
-		return nil, nil, 0
-	}
-	return &s.val[k0], &s.idx[k0], int(k1 - k0)
-}
-
 // gather stores the rows x cols row-major matrix a, keeping only the nonzero
 // entries if sparse is true and every entry otherwise. It returns the number
 // of entries stored. s must have room for rows rows of cols entries.
@@ -66,12 +56,12 @@ func (s *spRows) gather(a []float64, rows, cols int, sparse bool) int {
 	for r := range rows {
 		row := a[r*cols : (r+1)*cols]
 		if sparse {
+			// Branch-free: always write, advance only past a nonzero
+			// (a zero pattern is too irregular to predict).
 			for j, v := range row {
-				if v != 0 {
-					idx[n] = int32(j)
-					val[n] = v
-					n++
-				}
+				idx[n] = int32(j)
+				val[n] = v
+				n += nonzero(v)
 			}
 		} else {
 			for j, v := range row {
@@ -83,6 +73,12 @@ func (s *spRows) gather(a []float64, rows, cols int, sparse bool) int {
 		s.ptr[r+1] = int32(n)
 	}
 	return n
+}
+
+// nonzero returns 1 if v is not ±0, else 0.
+func nonzero(v float64) int {
+	u := math.Float64bits(v) << 1
+	return int((u | -u) >> 63)
 }
 
 // transposeTo stores the transpose of s, a matrix with cols columns, in t,
@@ -138,34 +134,18 @@ func spmm(dst []float64, ldd int, base []float64, s *spRows, m []float64, mrows,
 		spmmGo(dst, ldd, base, s, m, ldm, n)
 		return
 	}
-	var bp *float64
-	c := 0
-	for _, w := range [...]int{32, 16, 8, 4} {
-		strip := fmaStrip(w)
-		for ; c+w <= n; c += w {
-			if base != nil {
-				bp = &base[c]
-			}
-			for r := range rows {
-				v, j, nnz := s.row(r)
-				strip(&dst[r*ldd+c], bp, v, j, nnz, &m[c], ldm)
-			}
-		}
-	}
-	if c == n {
-		return
-	}
+	var bp, vp *float64
+	var ip *int32
 	if base != nil {
-		bp = &base[c]
+		bp = &base[0]
 	}
-	mask := &tailMasks[n-c]
-	for r := range rows {
-		v, j, nnz := s.row(r)
-		fmaStripMask(&dst[r*ldd+c], bp, v, j, nnz, &m[c], ldm, mask)
+	if s.nnz() > 0 {
+		vp, ip = &s.val[0], &s.idx[0]
 	}
+	spmmFMA(&dst[0], ldd, bp, &s.ptr[0], rows, ip, vp, &m[0], ldm, n, &tailMasks[n%4])
 }
 
-// tailMasks[t] selects the first t lanes of 4 for fmaStripMask.
+// tailMasks[t] selects the first t lanes of 4, for the last columns.
 var tailMasks = [4][4]int64{{}, {-1}, {-1, -1}, {-1, -1, -1}}
 
 // spmmGo is spmm in Go, for columns the assembly does not cover and for
@@ -186,19 +166,5 @@ func spmmGo(dst []float64, ldd int, base []float64, s *spRows, m []float64, ldm,
 				d[c] = math.FMA(v, w, d[c])
 			}
 		}
-	}
-}
-
-// fmaStrip returns the assembly strip that computes w columns.
-func fmaStrip(w int) func(dst, base, val *float64, idx *int32, nnz int, m *float64, ldm int) {
-	switch w {
-	case 32:
-		return fmaStrip32
-	case 16:
-		return fmaStrip16
-	case 8:
-		return fmaStrip8
-	default:
-		return fmaStrip4
 	}
 }

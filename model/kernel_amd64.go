@@ -29,22 +29,9 @@ func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
 
 func xgetbv() (eax, edx uint32)
 
-// The strips compute w = 32, 16, 8 or 4 adjacent output columns of one row:
-// for c in [0, w), dst[c] = init[c] + sum over k < nnz of val[k]*m[idx[k]*ldm+c],
-// with init = base, or zero if base is nil. fmaStripMask does the same for
-// the lanes of 4 whose mask element is -1.
-
+// spmmFMA is spmm for rows rows of the sparse matrix given by ptr, idx and
+// val, with the same arguments otherwise; mask is tailMasks[n%4]. Its callers
+// check every bound.
+//
 //go:noescape
-func fmaStrip32(dst, base, val *float64, idx *int32, nnz int, m *float64, ldm int)
-
-//go:noescape
-func fmaStrip16(dst, base, val *float64, idx *int32, nnz int, m *float64, ldm int)
-
-//go:noescape
-func fmaStrip8(dst, base, val *float64, idx *int32, nnz int, m *float64, ldm int)
-
-//go:noescape
-func fmaStrip4(dst, base, val *float64, idx *int32, nnz int, m *float64, ldm int)
-
-//go:noescape
-func fmaStripMask(dst, base, val *float64, idx *int32, nnz int, m *float64, ldm int, mask *[4]int64)
+func spmmFMA(dst *float64, ldd int, base *float64, ptr *int32, rows int, idx *int32, val *float64, m *float64, ldm int, n int, mask *[4]int64)

@@ -1,40 +1,62 @@
-// AVX2+FMA strips of spmm (kernel.go). Each strip computes w adjacent
-// columns of one output row, keeping them in registers while it walks the
-// row's index/value list, so each output element is read and written once.
-// Every strip must stay in step with spmmGo: start from base (or zero), then
-// one fused multiply-add per list entry, in list order.
+// AVX2+FMA version of spmm (kernel.go). For each row it walks the output
+// columns in blocks of 32 and then at most one block each of the smaller
+// widths down to a masked block of 1 to 3, keeping a block in registers
+// while it runs through the row's index/value list, so that each output
+// element is read (from base) and written once. It must stay in step with
+// spmmGo: start from base (or zero), then one fused multiply-add per list
+// entry, in list order.
 
 //go:build amd64 && !noasm
 
 #include "textflag.h"
 
-// Register use in the strips:
-//	DI dst, SI base (0: start from zero), R8 val, R9 idx, CX nnz,
-//	R10 m (already offset to the strip's first column), R11 ldm in bytes,
-//	AX row offset in bytes, Y0..Y7 accumulators, Y15 the broadcast value.
-
-// func fmaStrip32(dst, base, val *float64, idx *int32, nnz int, m *float64, ldm int)
-TEXT ·fmaStrip32(SB), NOSPLIT, $0-56
+// func spmmFMA(dst *float64, ldd int, base *float64, ptr *int32, rows int, idx *int32, val *float64, m *float64, ldm int, n int, mask *[4]int64)
+//
+// Registers:
+//	DI  dst row			SI  base (0: start from zero)
+//	BX  column offset in bytes	R10 m
+//	R11 m + column offset		R12 ldm
+//	R13 ptr cursor			R8, R9 value and index cursors
+//	CX  entries left		AX, DX, R14 scratch
+//	Y0..Y11 accumulators, Y13 tail mask, Y14 and Y15 broadcast values
+TEXT ·spmmFMA(SB), NOSPLIT, $0-88
 	MOVQ dst+0(FP), DI
-	MOVQ base+8(FP), SI
-	MOVQ val+16(FP), R8
-	MOVQ idx+24(FP), R9
-	MOVQ nnz+32(FP), CX
-	MOVQ m+40(FP), R10
-	MOVQ ldm+48(FP), R11
-	SHLQ $3, R11
+	MOVQ base+16(FP), SI
+	MOVQ ptr+24(FP), R13
+	MOVQ m+56(FP), R10
+	MOVQ ldm+64(FP), R12
+	CMPQ rows+32(FP), $0
+	JEQ  end
+
+row:
+	XORQ BX, BX
+
+b32:
+	MOVQ n+72(FP), AX
+	SHLQ $3, AX
+	SUBQ BX, AX
+	CMPQ AX, $256
+	JLT  b16
+	MOVLQSX 0(R13), DX
+	MOVLQSX 4(R13), CX
+	SUBQ DX, CX
+	MOVQ val+48(FP), R8
+	LEAQ (R8)(DX*8), R8
+	MOVQ idx+40(FP), R9
+	LEAQ (R9)(DX*4), R9
+	LEAQ (R10)(BX*1), R11
 	TESTQ SI, SI
-	JZ    zero
-	VMOVUPD 0(SI), Y0
-	VMOVUPD 32(SI), Y1
-	VMOVUPD 64(SI), Y2
-	VMOVUPD 96(SI), Y3
-	VMOVUPD 128(SI), Y4
-	VMOVUPD 160(SI), Y5
-	VMOVUPD 192(SI), Y6
-	VMOVUPD 224(SI), Y7
-	JMP   start
-zero:
+	JZ    b32zero
+	VMOVUPD 0(SI)(BX*1), Y0
+	VMOVUPD 32(SI)(BX*1), Y1
+	VMOVUPD 64(SI)(BX*1), Y2
+	VMOVUPD 96(SI)(BX*1), Y3
+	VMOVUPD 128(SI)(BX*1), Y4
+	VMOVUPD 160(SI)(BX*1), Y5
+	VMOVUPD 192(SI)(BX*1), Y6
+	VMOVUPD 224(SI)(BX*1), Y7
+	JMP   b32start
+b32zero:
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
 	VXORPD Y2, Y2, Y2
@@ -43,189 +65,293 @@ zero:
 	VXORPD Y5, Y5, Y5
 	VXORPD Y6, Y6, Y6
 	VXORPD Y7, Y7, Y7
-start:
-	TESTQ CX, CX
-	JZ    done
-loop:
+b32start:
+	CMPQ CX, $2
+	JLT  b32one
+b32loop2:
 	MOVLQSX (R9), AX
-	IMULQ R11, AX
+	MOVLQSX 4(R9), R14
+	IMULQ R12, AX
+	IMULQ R12, R14
 	VBROADCASTSD (R8), Y15
-	VFMADD231PD 0(R10)(AX*1), Y15, Y0
-	VFMADD231PD 32(R10)(AX*1), Y15, Y1
-	VFMADD231PD 64(R10)(AX*1), Y15, Y2
-	VFMADD231PD 96(R10)(AX*1), Y15, Y3
-	VFMADD231PD 128(R10)(AX*1), Y15, Y4
-	VFMADD231PD 160(R10)(AX*1), Y15, Y5
-	VFMADD231PD 192(R10)(AX*1), Y15, Y6
-	VFMADD231PD 224(R10)(AX*1), Y15, Y7
+	VBROADCASTSD 8(R8), Y14
+	VFMADD231PD 0(R11)(AX*8), Y15, Y0
+	VFMADD231PD 32(R11)(AX*8), Y15, Y1
+	VFMADD231PD 64(R11)(AX*8), Y15, Y2
+	VFMADD231PD 96(R11)(AX*8), Y15, Y3
+	VFMADD231PD 128(R11)(AX*8), Y15, Y4
+	VFMADD231PD 160(R11)(AX*8), Y15, Y5
+	VFMADD231PD 192(R11)(AX*8), Y15, Y6
+	VFMADD231PD 224(R11)(AX*8), Y15, Y7
+	VFMADD231PD 0(R11)(R14*8), Y14, Y0
+	VFMADD231PD 32(R11)(R14*8), Y14, Y1
+	VFMADD231PD 64(R11)(R14*8), Y14, Y2
+	VFMADD231PD 96(R11)(R14*8), Y14, Y3
+	VFMADD231PD 128(R11)(R14*8), Y14, Y4
+	VFMADD231PD 160(R11)(R14*8), Y14, Y5
+	VFMADD231PD 192(R11)(R14*8), Y14, Y6
+	VFMADD231PD 224(R11)(R14*8), Y14, Y7
+	ADDQ $16, R8
+	ADDQ $8, R9
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  b32loop2
+b32one:
+	TESTQ CX, CX
+	JZ    b32store
+b32loop:
+	MOVLQSX (R9), AX
+	IMULQ R12, AX
+	VBROADCASTSD (R8), Y15
+	VFMADD231PD 0(R11)(AX*8), Y15, Y0
+	VFMADD231PD 32(R11)(AX*8), Y15, Y1
+	VFMADD231PD 64(R11)(AX*8), Y15, Y2
+	VFMADD231PD 96(R11)(AX*8), Y15, Y3
+	VFMADD231PD 128(R11)(AX*8), Y15, Y4
+	VFMADD231PD 160(R11)(AX*8), Y15, Y5
+	VFMADD231PD 192(R11)(AX*8), Y15, Y6
+	VFMADD231PD 224(R11)(AX*8), Y15, Y7
 	ADDQ $8, R8
 	ADDQ $4, R9
 	DECQ CX
-	JNZ  loop
-done:
-	VMOVUPD Y0, 0(DI)
-	VMOVUPD Y1, 32(DI)
-	VMOVUPD Y2, 64(DI)
-	VMOVUPD Y3, 96(DI)
-	VMOVUPD Y4, 128(DI)
-	VMOVUPD Y5, 160(DI)
-	VMOVUPD Y6, 192(DI)
-	VMOVUPD Y7, 224(DI)
-	VZEROUPPER
-	RET
-
-// func fmaStrip16(dst, base, val *float64, idx *int32, nnz int, m *float64, ldm int)
-TEXT ·fmaStrip16(SB), NOSPLIT, $0-56
-	MOVQ dst+0(FP), DI
-	MOVQ base+8(FP), SI
-	MOVQ val+16(FP), R8
-	MOVQ idx+24(FP), R9
-	MOVQ nnz+32(FP), CX
-	MOVQ m+40(FP), R10
-	MOVQ ldm+48(FP), R11
-	SHLQ $3, R11
+	JNZ  b32loop
+b32store:
+	VMOVUPD Y0, 0(DI)(BX*1)
+	VMOVUPD Y1, 32(DI)(BX*1)
+	VMOVUPD Y2, 64(DI)(BX*1)
+	VMOVUPD Y3, 96(DI)(BX*1)
+	VMOVUPD Y4, 128(DI)(BX*1)
+	VMOVUPD Y5, 160(DI)(BX*1)
+	VMOVUPD Y6, 192(DI)(BX*1)
+	VMOVUPD Y7, 224(DI)(BX*1)
+	ADDQ $256, BX
+	JMP  b32
+b16:
+	MOVQ n+72(FP), AX
+	SHLQ $3, AX
+	SUBQ BX, AX
+	CMPQ AX, $128
+	JLT  b8
+	MOVLQSX 0(R13), DX
+	MOVLQSX 4(R13), CX
+	SUBQ DX, CX
+	MOVQ val+48(FP), R8
+	LEAQ (R8)(DX*8), R8
+	MOVQ idx+40(FP), R9
+	LEAQ (R9)(DX*4), R9
+	LEAQ (R10)(BX*1), R11
 	TESTQ SI, SI
-	JZ    zero
-	VMOVUPD 0(SI), Y0
-	VMOVUPD 32(SI), Y1
-	VMOVUPD 64(SI), Y2
-	VMOVUPD 96(SI), Y3
-	JMP   start
-zero:
+	JZ    b16zero
+	VMOVUPD 0(SI)(BX*1), Y0
+	VMOVUPD 32(SI)(BX*1), Y1
+	VMOVUPD 64(SI)(BX*1), Y2
+	VMOVUPD 96(SI)(BX*1), Y3
+	JMP   b16start
+b16zero:
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
 	VXORPD Y2, Y2, Y2
 	VXORPD Y3, Y3, Y3
-start:
-	TESTQ CX, CX
-	JZ    done
-loop:
+b16start:
+	CMPQ CX, $2
+	JLT  b16one
+b16loop2:
 	MOVLQSX (R9), AX
-	IMULQ R11, AX
+	MOVLQSX 4(R9), R14
+	IMULQ R12, AX
+	IMULQ R12, R14
 	VBROADCASTSD (R8), Y15
-	VFMADD231PD 0(R10)(AX*1), Y15, Y0
-	VFMADD231PD 32(R10)(AX*1), Y15, Y1
-	VFMADD231PD 64(R10)(AX*1), Y15, Y2
-	VFMADD231PD 96(R10)(AX*1), Y15, Y3
+	VBROADCASTSD 8(R8), Y14
+	VFMADD231PD 0(R11)(AX*8), Y15, Y0
+	VFMADD231PD 32(R11)(AX*8), Y15, Y1
+	VFMADD231PD 64(R11)(AX*8), Y15, Y2
+	VFMADD231PD 96(R11)(AX*8), Y15, Y3
+	VFMADD231PD 0(R11)(R14*8), Y14, Y0
+	VFMADD231PD 32(R11)(R14*8), Y14, Y1
+	VFMADD231PD 64(R11)(R14*8), Y14, Y2
+	VFMADD231PD 96(R11)(R14*8), Y14, Y3
+	ADDQ $16, R8
+	ADDQ $8, R9
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  b16loop2
+b16one:
+	TESTQ CX, CX
+	JZ    b16store
+b16loop:
+	MOVLQSX (R9), AX
+	IMULQ R12, AX
+	VBROADCASTSD (R8), Y15
+	VFMADD231PD 0(R11)(AX*8), Y15, Y0
+	VFMADD231PD 32(R11)(AX*8), Y15, Y1
+	VFMADD231PD 64(R11)(AX*8), Y15, Y2
+	VFMADD231PD 96(R11)(AX*8), Y15, Y3
 	ADDQ $8, R8
 	ADDQ $4, R9
 	DECQ CX
-	JNZ  loop
-done:
-	VMOVUPD Y0, 0(DI)
-	VMOVUPD Y1, 32(DI)
-	VMOVUPD Y2, 64(DI)
-	VMOVUPD Y3, 96(DI)
-	VZEROUPPER
-	RET
-
-// func fmaStrip8(dst, base, val *float64, idx *int32, nnz int, m *float64, ldm int)
-TEXT ·fmaStrip8(SB), NOSPLIT, $0-56
-	MOVQ dst+0(FP), DI
-	MOVQ base+8(FP), SI
-	MOVQ val+16(FP), R8
-	MOVQ idx+24(FP), R9
-	MOVQ nnz+32(FP), CX
-	MOVQ m+40(FP), R10
-	MOVQ ldm+48(FP), R11
-	SHLQ $3, R11
+	JNZ  b16loop
+b16store:
+	VMOVUPD Y0, 0(DI)(BX*1)
+	VMOVUPD Y1, 32(DI)(BX*1)
+	VMOVUPD Y2, 64(DI)(BX*1)
+	VMOVUPD Y3, 96(DI)(BX*1)
+	ADDQ $128, BX
+b8:
+	MOVQ n+72(FP), AX
+	SHLQ $3, AX
+	SUBQ BX, AX
+	CMPQ AX, $64
+	JLT  b4
+	MOVLQSX 0(R13), DX
+	MOVLQSX 4(R13), CX
+	SUBQ DX, CX
+	MOVQ val+48(FP), R8
+	LEAQ (R8)(DX*8), R8
+	MOVQ idx+40(FP), R9
+	LEAQ (R9)(DX*4), R9
+	LEAQ (R10)(BX*1), R11
 	TESTQ SI, SI
-	JZ    zero
-	VMOVUPD 0(SI), Y0
-	VMOVUPD 32(SI), Y1
-	JMP   start
-zero:
+	JZ    b8zero
+	VMOVUPD 0(SI)(BX*1), Y0
+	VMOVUPD 32(SI)(BX*1), Y1
+	JMP   b8start
+b8zero:
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
-start:
-	TESTQ CX, CX
-	JZ    done
-loop:
+b8start:
+	CMPQ CX, $2
+	JLT  b8one
+b8loop2:
 	MOVLQSX (R9), AX
-	IMULQ R11, AX
+	MOVLQSX 4(R9), R14
+	IMULQ R12, AX
+	IMULQ R12, R14
 	VBROADCASTSD (R8), Y15
-	VFMADD231PD 0(R10)(AX*1), Y15, Y0
-	VFMADD231PD 32(R10)(AX*1), Y15, Y1
+	VBROADCASTSD 8(R8), Y14
+	VFMADD231PD 0(R11)(AX*8), Y15, Y0
+	VFMADD231PD 32(R11)(AX*8), Y15, Y1
+	VFMADD231PD 0(R11)(R14*8), Y14, Y0
+	VFMADD231PD 32(R11)(R14*8), Y14, Y1
+	ADDQ $16, R8
+	ADDQ $8, R9
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  b8loop2
+b8one:
+	TESTQ CX, CX
+	JZ    b8store
+b8loop:
+	MOVLQSX (R9), AX
+	IMULQ R12, AX
+	VBROADCASTSD (R8), Y15
+	VFMADD231PD 0(R11)(AX*8), Y15, Y0
+	VFMADD231PD 32(R11)(AX*8), Y15, Y1
 	ADDQ $8, R8
 	ADDQ $4, R9
 	DECQ CX
-	JNZ  loop
-done:
-	VMOVUPD Y0, 0(DI)
-	VMOVUPD Y1, 32(DI)
-	VZEROUPPER
-	RET
-
-// func fmaStrip4(dst, base, val *float64, idx *int32, nnz int, m *float64, ldm int)
-TEXT ·fmaStrip4(SB), NOSPLIT, $0-56
-	MOVQ dst+0(FP), DI
-	MOVQ base+8(FP), SI
-	MOVQ val+16(FP), R8
-	MOVQ idx+24(FP), R9
-	MOVQ nnz+32(FP), CX
-	MOVQ m+40(FP), R10
-	MOVQ ldm+48(FP), R11
-	SHLQ $3, R11
+	JNZ  b8loop
+b8store:
+	VMOVUPD Y0, 0(DI)(BX*1)
+	VMOVUPD Y1, 32(DI)(BX*1)
+	ADDQ $64, BX
+b4:
+	MOVQ n+72(FP), AX
+	SHLQ $3, AX
+	SUBQ BX, AX
+	CMPQ AX, $32
+	JLT  bm
+	MOVLQSX 0(R13), DX
+	MOVLQSX 4(R13), CX
+	SUBQ DX, CX
+	MOVQ val+48(FP), R8
+	LEAQ (R8)(DX*8), R8
+	MOVQ idx+40(FP), R9
+	LEAQ (R9)(DX*4), R9
+	LEAQ (R10)(BX*1), R11
 	TESTQ SI, SI
-	JZ    zero
-	VMOVUPD 0(SI), Y0
-	JMP   start
-zero:
+	JZ    b4zero
+	VMOVUPD 0(SI)(BX*1), Y0
+	JMP   b4start
+b4zero:
 	VXORPD Y0, Y0, Y0
-start:
-	TESTQ CX, CX
-	JZ    done
-loop:
+b4start:
+	CMPQ CX, $2
+	JLT  b4one
+b4loop2:
 	MOVLQSX (R9), AX
-	IMULQ R11, AX
+	MOVLQSX 4(R9), R14
+	IMULQ R12, AX
+	IMULQ R12, R14
 	VBROADCASTSD (R8), Y15
-	VFMADD231PD 0(R10)(AX*1), Y15, Y0
+	VBROADCASTSD 8(R8), Y14
+	VFMADD231PD 0(R11)(AX*8), Y15, Y0
+	VFMADD231PD 0(R11)(R14*8), Y14, Y0
+	ADDQ $16, R8
+	ADDQ $8, R9
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  b4loop2
+b4one:
+	TESTQ CX, CX
+	JZ    b4store
+b4loop:
+	MOVLQSX (R9), AX
+	IMULQ R12, AX
+	VBROADCASTSD (R8), Y15
+	VFMADD231PD 0(R11)(AX*8), Y15, Y0
 	ADDQ $8, R8
 	ADDQ $4, R9
 	DECQ CX
-	JNZ  loop
-done:
-	VMOVUPD Y0, 0(DI)
-	VZEROUPPER
-	RET
-
-// func fmaStripMask(dst, base, val *float64, idx *int32, nnz int, m *float64, ldm int, mask *[4]int64)
-//
-// fmaStripMask is fmaStrip4 for the lanes whose mask element is -1; it reads
-// and writes no other element.
-TEXT ·fmaStripMask(SB), NOSPLIT, $0-64
-	MOVQ dst+0(FP), DI
-	MOVQ base+8(FP), SI
-	MOVQ val+16(FP), R8
-	MOVQ idx+24(FP), R9
-	MOVQ nnz+32(FP), CX
-	MOVQ m+40(FP), R10
-	MOVQ ldm+48(FP), R11
-	MOVQ mask+56(FP), DX
-	SHLQ $3, R11
-	VMOVDQU (DX), Y14
+	JNZ  b4loop
+b4store:
+	VMOVUPD Y0, 0(DI)(BX*1)
+	ADDQ $32, BX
+bm:
+	MOVQ n+72(FP), AX
+	SHLQ $3, AX
+	CMPQ AX, BX
+	JEQ  nextrow
+	MOVQ mask+80(FP), AX
+	VMOVDQU (AX), Y13
+	MOVLQSX 0(R13), DX
+	MOVLQSX 4(R13), CX
+	SUBQ DX, CX
+	MOVQ val+48(FP), R8
+	LEAQ (R8)(DX*8), R8
+	MOVQ idx+40(FP), R9
+	LEAQ (R9)(DX*4), R9
+	LEAQ (R10)(BX*1), R11
 	TESTQ SI, SI
-	JZ    zero
-	VMASKMOVPD (SI), Y14, Y0
-	JMP   start
-zero:
+	JZ    bmzero
+	VMASKMOVPD (SI)(BX*1), Y13, Y0
+	JMP   bmstart
+bmzero:
 	VXORPD Y0, Y0, Y0
-start:
+bmstart:
 	TESTQ CX, CX
-	JZ    done
-loop:
+	JZ    bmstore
+bmloop:
 	MOVLQSX (R9), AX
-	IMULQ R11, AX
+	IMULQ R12, AX
 	VBROADCASTSD (R8), Y15
-	VMASKMOVPD (R10)(AX*1), Y14, Y1
+	VMASKMOVPD (R11)(AX*8), Y13, Y1
 	VFMADD231PD Y1, Y15, Y0
 	ADDQ $8, R8
 	ADDQ $4, R9
 	DECQ CX
-	JNZ  loop
-done:
-	VMASKMOVPD Y0, Y14, (DI)
+	JNZ  bmloop
+bmstore:
+	VMASKMOVPD Y0, Y13, (DI)(BX*1)
+
+nextrow:
+	MOVQ ldd+8(FP), AX
+	LEAQ (DI)(AX*8), DI
+	ADDQ $4, R13
+	DECQ rows+32(FP)
+	JNZ  row
 	VZEROUPPER
+
+end:
 	RET
 
 // func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)

@@ -5,22 +5,6 @@ package model
 // useFMA reports whether spmm runs assembly strips; there are none here.
 var useFMA = false
 
-func fmaStrip32(dst, base, val *float64, idx *int32, nnz int, m *float64, ldm int) {
-	panic("model: no assembly")
-}
-
-func fmaStrip16(dst, base, val *float64, idx *int32, nnz int, m *float64, ldm int) {
-	panic("model: no assembly")
-}
-
-func fmaStrip8(dst, base, val *float64, idx *int32, nnz int, m *float64, ldm int) {
-	panic("model: no assembly")
-}
-
-func fmaStrip4(dst, base, val *float64, idx *int32, nnz int, m *float64, ldm int) {
-	panic("model: no assembly")
-}
-
-func fmaStripMask(dst, base, val *float64, idx *int32, nnz int, m *float64, ldm int, mask *[4]int64) {
+func spmmFMA(dst *float64, ldd int, base *float64, ptr *int32, rows int, idx *int32, val *float64, m *float64, ldm int, n int, mask *[4]int64) {
 	panic("model: no assembly")
 }

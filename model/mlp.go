@@ -225,13 +225,12 @@ func (s *spRows) reluGather(z []float64, rows, cols int) {
 	for r := range rows {
 		row := z[r*cols : (r+1)*cols]
 		for j, v := range row {
-			if v > 0 {
-				idx[n] = int32(j)
-				val[n] = v
-				n++
-			} else {
-				row[j] = 0
-			}
+			// Branch-free, as in gather.
+			v = positivePart(v)
+			row[j] = v
+			idx[n] = int32(j)
+			val[n] = v
+			n += nonzero(v)
 		}
 		s.ptr[r+1] = int32(n)
 	}
@@ -307,14 +306,21 @@ func transpose(dst, a []float64, rows, cols int) {
 	}
 }
 
-// reluMask zeroes d where the ReLU output h is not positive.
+// reluMask zeroes d where the ReLU output h (>= 0) is zero.
 func reluMask(d, h []float64) {
 	h = h[:len(d)]
 	for i, v := range h {
-		if !(v > 0) {
-			d[i] = 0
-		}
+		// Branch-free: all ones if v != 0.
+		keep := -uint64(nonzero(v))
+		d[i] = math.Float64frombits(math.Float64bits(d[i]) & keep)
 	}
+}
+
+// positivePart returns v if v > 0 and +0 otherwise, without a branch.
+func positivePart(v float64) float64 {
+	b := int64(math.Float64bits(v))
+	keep := (-b & ^b) >> 63 // all ones iff b > 0, that is v > 0 or a +NaN
+	return math.Float64frombits(uint64(b & keep))
 }
 
 // softmaxCE returns the mean cross-entropy of the rows of logits z
