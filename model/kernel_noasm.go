@@ -2,9 +2,22 @@
 
 package model
 
-// useFMA reports whether spmm runs assembly strips; there are none here.
-var useFMA = false
+// The instruction sets the kernels can use: here only Go.
+const (
+	kernelGo = iota
+)
 
-func spmmFMA(dst *float64, ldd int, base *float64, ptr *int32, rows int, idx *int32, val *float64, m *float64, ldm int, n int, mask *[4]int64) {
-	panic("model: no assembly")
+// bestKernel is the best instruction set of this CPU, and kernel the one in
+// use.
+var (
+	bestKernel = kernelGo
+	kernel     = bestKernel
+)
+
+func spmmAsm(dst []float64, ldd int, base []float64, s *spRows, m []float64, ldm, n int) bool {
+	return false
 }
+
+func gatherAsm(s *spRows, a []float64, rows, cols int, relu bool) (int, bool) { return 0, false }
+
+func maskAsm(d, h []float64) bool { return false }

@@ -115,26 +115,6 @@ func (m *MLP) NewScratch(maxRows int) Scratch {
 	return s
 }
 
-// denseRows returns a sparse-matrix view for dense rows x cols matrices: its
-// indices and offsets are filled in, and its values are set per use.
-func denseRows(rows, cols int) spRows {
-	s := spRows{ptr: make([]int32, rows+1), idx: make([]int32, rows*cols)}
-	for r := range rows + 1 {
-		s.ptr[r] = int32(r * cols)
-	}
-	for k := range s.idx {
-		s.idx[k] = int32(k % cols)
-	}
-	return s
-}
-
-// view sets s to the rows x cols row-major matrix a, which must be what
-// denseRows was made for (or fewer rows).
-func (s *spRows) view(a []float64, rows int) {
-	s.ptr = s.ptr[:rows+1]
-	s.val = a
-}
-
 // Input paths of the first layer.
 const (
 	pathAuto   = iota // sparse below denseFraction nonzeros, else dense
@@ -191,7 +171,7 @@ func (s *mlpScratch) forward(params, x []float64, rows int) (dense bool) {
 	L := m.layers()
 	a := &s.in[0]
 	f := m.sizes[0]
-	nnz := a.gather(x, rows, f, true)
+	nnz := a.gather(x, rows, f)
 	switch s.path {
 	case pathAuto:
 		dense = float64(nnz) > denseFraction*float64(rows*f)
@@ -212,28 +192,6 @@ func (s *mlpScratch) forward(params, x []float64, rows int) (dense bool) {
 		}
 	}
 	return dense
-}
-
-// reluGather applies ReLU to the rows x cols matrix z in place and stores
-// its positive entries in s.
-func (s *spRows) reluGather(z []float64, rows, cols int) {
-	s.ptr = s.ptr[:rows+1]
-	z = z[:rows*cols]
-	idx, val := s.idx[:rows*cols], s.val[:rows*cols]
-	n := 0
-	s.ptr[0] = 0
-	for r := range rows {
-		row := z[r*cols : (r+1)*cols]
-		for j, v := range row {
-			// Branch-free, as in gather.
-			v = positivePart(v)
-			row[j] = v
-			idx[n] = int32(j)
-			val[n] = v
-			n += nonzero(v)
-		}
-		s.ptr[r+1] = int32(n)
-	}
 }
 
 // LossGrad implements Scratch.
@@ -279,23 +237,6 @@ func (s *mlpScratch) LossGrad(params, x []float64, y []int, grad []float64) floa
 	return loss
 }
 
-// denseTranspose stores the transpose of the rows x cols matrix a, every
-// entry, in s.
-func (s *spRows) denseTranspose(a []float64, rows, cols int) {
-	s.ptr = s.ptr[:cols+1]
-	for j := range cols + 1 {
-		s.ptr[j] = int32(j * rows)
-	}
-	idx, val := s.idx[:rows*cols], s.val[:rows*cols]
-	for r := range rows {
-		row := a[r*cols : (r+1)*cols]
-		for j, v := range row {
-			idx[j*rows+r] = int32(r)
-			val[j*rows+r] = v
-		}
-	}
-}
-
 // transpose writes the rows x cols matrix a into dst as cols x rows.
 func transpose(dst, a []float64, rows, cols int) {
 	for r := range rows {
@@ -304,23 +245,6 @@ func transpose(dst, a []float64, rows, cols int) {
 			dst[c*rows+r] = v
 		}
 	}
-}
-
-// reluMask zeroes d where the ReLU output h (>= 0) is zero.
-func reluMask(d, h []float64) {
-	h = h[:len(d)]
-	for i, v := range h {
-		// Branch-free: all ones if v != 0.
-		keep := -uint64(nonzero(v))
-		d[i] = math.Float64frombits(math.Float64bits(d[i]) & keep)
-	}
-}
-
-// positivePart returns v if v > 0 and +0 otherwise, without a branch.
-func positivePart(v float64) float64 {
-	b := int64(math.Float64bits(v))
-	keep := (-b & ^b) >> 63 // all ones iff b > 0, that is v > 0 or a +NaN
-	return math.Float64frombits(uint64(b & keep))
 }
 
 // softmaxCE returns the mean cross-entropy of the rows of logits z

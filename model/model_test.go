@@ -250,7 +250,7 @@ func TestDeterministic(t *testing.T) {
 			runtime.GOMAXPROCS(prev)
 			var l4 float64
 			var g4 []float64
-			withGo(t, func() { l4, g4 = lossGradBits(m.NewScratch(13), p, x, y) })
+			withGo(func() { l4, g4 = lossGradBits(m.NewScratch(13), p, x, y) })
 			for i, c := range []struct {
 				l float64
 				g []float64
@@ -262,7 +262,7 @@ func TestDeterministic(t *testing.T) {
 			e1, c1 := s.Eval(p, x, y)
 			var e2 float64
 			var c2 int
-			withGo(t, func() { e2, c2 = m.NewScratch(4).Eval(p, x, y) })
+			withGo(func() { e2, c2 = m.NewScratch(4).Eval(p, x, y) })
 			if math.Float64bits(e1) != math.Float64bits(e2) || c1 != c2 {
 				t.Errorf("%T density %v: Eval %v, %d then %v, %d", m, density, e1, c1, e2, c2)
 			}

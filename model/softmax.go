@@ -82,7 +82,6 @@ func (m *Softmax) NewScratch(maxRows int) Scratch {
 		wT:      make([]float64, f*k),
 		z:       make([]float64, maxRows*k),
 		dz:      make([]float64, maxRows*k),
-		dzT:     make([]float64, k*maxRows),
 		x:       newSpRows(maxRows, f),
 		dzRows:  newSpRows(k, maxRows),
 		ones:    spRows{ptr: make([]int32, 2), idx: make([]int32, maxRows), val: make([]float64, maxRows)},
@@ -100,9 +99,8 @@ type softmaxScratch struct {
 	maxRows int
 	wT      []float64 // W transposed, features x classes
 	z, dz   []float64 // logits and their gradient, rows x classes
-	dzT     []float64 // dz transposed
 	x       spRows    // the nonzero inputs by rows
-	dzRows  spRows    // dzT by rows
+	dzRows  spRows    // dz transposed, by rows
 	ones    spRows
 }
 
@@ -133,7 +131,7 @@ func (s *softmaxScratch) transposeW(params []float64) {
 func (s *softmaxScratch) forward(params, x []float64, rows int) {
 	m := s.m
 	_, b := m.split(params)
-	s.x.gather(x, rows, m.features, true)
+	s.x.gather(x, rows, m.features)
 	spmm(s.z, m.classes, b, &s.x, s.wT, m.features, m.classes, m.classes)
 }
 
@@ -153,8 +151,7 @@ func (s *softmaxScratch) LossGrad(params, x []float64, y []int, grad []float64) 
 		s.forward(params, x, rows)
 		loss = softmaxCE(s.z, s.dz, y, m.classes)
 		// dW = dz^T x, by dense rows of dz^T against the rows of x.
-		transpose(s.dzT, s.dz, rows, m.classes)
-		s.dzRows.gather(s.dzT, m.classes, rows, false)
+		s.dzRows.denseTranspose(s.dz, rows, m.classes)
 		spmm(gw, m.features, nil, &s.dzRows, x, rows, m.features, m.features)
 		s.ones.ptr[1] = int32(rows)
 		spmm(gb, m.classes, nil, &s.ones, s.dz, rows, m.classes, m.classes)
