@@ -123,8 +123,12 @@ const (
 )
 
 // denseFraction is the fraction of nonzero inputs above which the first
-// layer takes the dense path.
-const denseFraction = 0.5
+// layer takes the dense path. Both paths do the same arithmetic on the
+// nonzero inputs (a zero input only adds ±0), so the choice is one of speed:
+// measured on 784-200-10 with 32 rows, the sparse path is faster up to about
+// 90% nonzeros (170 µs at 19%, 370 µs at 60%, against 600 µs for the dense
+// path), the dense path about 7% faster on fully dense inputs.
+const denseFraction = 0.9
 
 // mlpScratch is the Scratch of an MLP.
 //
