@@ -155,12 +155,14 @@ func (s *spRows) transposeTo(t *spRows, cols int, count []int32) {
 	tidx, tval := t.idx[:nnz], t.val[:nnz]
 	for r := range rows {
 		k0, k1 := s.ptr[r], s.ptr[r+1]
-		for k := k0; k < k1; k++ {
-			j := s.idx[k]
+		ri := s.idx[k0:k1]
+		rv := s.val[k0:k1]
+		rv = rv[:len(ri)]
+		for k, j := range ri {
 			p := count[j]
-			count[j]++
+			count[j] = p + 1
 			tidx[p] = int32(r)
-			tval[p] = s.val[k]
+			tval[p] = rv[k]
 		}
 	}
 }
