@@ -2,7 +2,6 @@ package model
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 )
 
@@ -267,11 +266,11 @@ func softmaxCE(z, dz []float64, y []int, classes int) float64 {
 		}
 		var se float64
 		for k, v := range zr {
-			e := math.Exp(v - mx)
+			e := detExp(v - mx)
 			dr[k] = e
 			se += e
 		}
-		sum += math.Log(se) - (zr[c] - mx)
+		sum += detLog(se) - (zr[c] - mx)
 		scale := inv / se
 		for k := range dr {
 			dr[k] *= scale
@@ -296,9 +295,9 @@ func ceSum(z []float64, y []int, classes int, sum float64) (float64, int) {
 		}
 		var se float64
 		for _, v := range zr {
-			se += math.Exp(v - mx)
+			se += detExp(v - mx)
 		}
-		sum += math.Log(se) - (zr[c] - mx)
+		sum += detLog(se) - (zr[c] - mx)
 		if arg == c {
 			correct++
 		}
