@@ -160,7 +160,7 @@ func (e *Engine) Step(ctx context.Context) error {
 	}
 	good, rejected := e.check(ids, ups)
 	if e.cfg.Strict && len(rejected) > 0 {
-		return fmt.Errorf("engine: round %d: client %d: %s; the local training diverged: lower local.lr", r+1, rejected[0].Client, rejected[0].Reason)
+		return fmt.Errorf("engine: round %d: client %d: %s; the local training diverged: lower local.lr or server.lr", r+1, rejected[0].Client, rejected[0].Reason)
 	}
 	m := &Metrics{Round: r + 1, Rejected: rejected}
 	for _, u := range good {
