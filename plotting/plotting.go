@@ -30,6 +30,7 @@ type Series struct {
 type Panel struct {
 	Title, XLabel, YLabel string
 	Series                []Series
+	LegendBottom          bool // legend in the lower right corner (rising curves) instead of the upper right
 }
 
 // Save draws the panels side by side into path (.png or .svg).
@@ -49,7 +50,7 @@ func Save(path string, panels ...Panel) error {
 		p.X.Label.Text = pn.XLabel
 		p.Y.Label.Text = pn.YLabel
 		p.Add(plotter.NewGrid())
-		p.Legend.Top = true
+		p.Legend.Top = !pn.LegendBottom
 		for i, s := range pn.Series {
 			pts := make(plotter.XYs, len(s.Rounds))
 			for j := range s.Rounds {

@@ -63,7 +63,7 @@ func Table(w io.Writer, target float64, sums []Summary) error {
 // Curves draws test accuracy and mean local training loss against rounds,
 // one line per run, into path (.png or .svg).
 func Curves(path, title string, runs []Run) error {
-	acc := plotting.Panel{Title: "test accuracy" + suffix(title), XLabel: "round", YLabel: "accuracy"}
+	acc := plotting.Panel{Title: "test accuracy" + suffix(title), XLabel: "round", YLabel: "accuracy", LegendBottom: true}
 	loss := plotting.Panel{Title: "local training loss" + suffix(title), XLabel: "round", YLabel: "mean minibatch loss"}
 	for _, r := range runs {
 		var a, l plotting.Series
