@@ -35,8 +35,11 @@ type spRows struct {
 const gatherSlack = 8
 
 // newSpRows returns a sparse matrix with room for rows rows of up to cols
-// entries each.
+// entries each. It panics if the entries cannot be counted in an int32.
 func newSpRows(rows, cols int) spRows {
+	if rows < 0 || cols < 0 || (cols > 0 && rows > (math.MaxInt32-gatherSlack)/cols) {
+		panic(fmt.Sprintf("model: %d rows of %d entries are too many", rows, cols))
+	}
 	return spRows{
 		ptr: make([]int32, rows+1),
 		idx: make([]int32, rows*cols+gatherSlack),

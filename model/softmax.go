@@ -143,7 +143,7 @@ func (s *softmaxScratch) forward(params, x []float64, rows int) {
 	spmm(s.z, m.classes, b, &s.x, s.wT, m.features, m.classes, m.classes)
 }
 
-// LossGrad implements Scratch.
+// LossGrad implements Scratch. With no rows only the L2 term remains.
 func (s *softmaxScratch) LossGrad(params, x []float64, y []int, grad []float64) float64 {
 	m := s.m
 	s.checkBatch(params, x, y, s.maxRows)
