@@ -164,6 +164,31 @@ func BenchmarkMLPStep(b *testing.B) {
 	reportGFLOPs(b, mlpStepFLOP)
 }
 
+// BenchmarkMLPStepKernels is BenchmarkMLPStep with each instruction set
+// this CPU has (0 Go, 1 AVX2, 2 AVX-512), for machines with fewer.
+func BenchmarkMLPStepKernels(b *testing.B) {
+	x, y, _ := mnist(b)
+	m := NewMLP(mnistFeatures, []int{mnistHidden}, mnistClasses, InitHe)
+	p := make([]float64, m.NumParams())
+	m.Init(p, rand.New(rand.NewPCG(1, 2)))
+	g := make([]float64, len(p))
+	s := m.NewScratch(benchBatch)
+	xs, ys := benchBatches(x, y)
+	for k := kernelGo; k <= bestKernel; k++ {
+		b.Run(fmt.Sprint("kernel=", k), func(b *testing.B) {
+			withKernel(k, func() {
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					s.LossGrad(p, xs[i], ys[i], g)
+					i = (i + 1) % len(xs)
+				}
+				reportGFLOPs(b, mlpStepFLOP)
+			})
+		})
+	}
+}
+
 // BenchmarkMLPStepDenseGemm is the same step as BenchmarkMLPStep in the
 // plain blas64.Gemm formulation, the baseline for its speed.
 func BenchmarkMLPStepDenseGemm(b *testing.B) {

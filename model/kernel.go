@@ -209,8 +209,16 @@ func spmmGo(dst []float64, ldd int, base []float64, s *spRows, m []float64, ldm,
 		for k := k0; k < k1; k++ {
 			v := s.val[k]
 			row := m[int(s.idx[k])*ldm:][:n]
-			for c, w := range row {
-				d[c] = math.FMA(v, w, d[c])
+			c := 0
+			for ; c+4 <= n; c += 4 {
+				dd, ww := d[c:c+4:c+4], row[c:c+4:c+4]
+				dd[0] = math.FMA(v, ww[0], dd[0])
+				dd[1] = math.FMA(v, ww[1], dd[1])
+				dd[2] = math.FMA(v, ww[2], dd[2])
+				dd[3] = math.FMA(v, ww[3], dd[3])
+			}
+			for ; c < n; c++ {
+				d[c] = math.FMA(v, row[c], d[c])
 			}
 		}
 	}
