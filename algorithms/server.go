@@ -146,17 +146,25 @@ func (s *Server) Apply(ups []*Update) {
 		s.agg = make([]float64, len(s.X))
 	}
 	agg := s.agg // avg_i (y_i - x) = -Delta
-	clear(agg)
 	total := 0.0
 	for _, u := range ups {
 		total += float64(u.Samples)
 	}
-	for _, u := range ups {
-		w := 1 / float64(len(ups))
+	w := make([]float64, len(ups))
+	for k, u := range ups {
+		w[k] = 1 / float64(len(ups))
 		if cfg.SampleWeighted {
-			w = float64(u.Samples) / total
+			w[k] = float64(u.Samples) / total
 		}
-		floats.AddScaled(agg, w, u.Delta)
+	}
+	// Sum block by block so the block of agg stays in cache while the
+	// deltas stream past; each element still adds the clients in order.
+	for lo := 0; lo < len(agg); lo += block {
+		a := agg[lo:min(lo+block, len(agg))]
+		clear(a)
+		for k, u := range ups {
+			floats.AddScaled(a, w[k], u.Delta[lo:lo+len(a)])
+		}
 	}
 	if s.G != nil { // g^{r+1} = Delta / (eta*K)
 		floats.ScaleTo(s.G, -1/(cfg.Local.LR*float64(cfg.Local.Steps)), agg)
@@ -166,15 +174,28 @@ func (s *Server) Apply(ups []*Update) {
 	}
 	s.step(agg)
 	if s.C != nil {
-		inv := 1 / float64(cfg.Clients)
+		s.applyControls(ups)
+	}
+}
+
+// block is the number of parameters the server sums at a time (16 KiB).
+const block = 2048
+
+// applyControls adds (1/N) sum delta c_i to c and each delta c_i to the
+// ledger, in client order.
+func (s *Server) applyControls(ups []*Update) {
+	inv := 1 / float64(s.Config.Clients)
+	for _, u := range ups {
+		if s.CI[u.Client] == nil {
+			s.CI[u.Client] = make([]float64, len(s.X))
+		}
+	}
+	for lo := 0; lo < len(s.C); lo += block {
+		c := s.C[lo:min(lo+block, len(s.C))]
+		hi := lo + len(c)
 		for _, u := range ups {
-			floats.AddScaled(s.C, inv, u.DeltaC)
-			ci := s.CI[u.Client]
-			if ci == nil {
-				ci = make([]float64, len(s.X))
-				s.CI[u.Client] = ci
-			}
-			floats.Add(ci, u.DeltaC)
+			floats.AddScaled(c, inv, u.DeltaC[lo:hi])
+			floats.Add(s.CI[u.Client][lo:hi], u.DeltaC[lo:hi])
 		}
 	}
 }
