@@ -12,7 +12,9 @@ import (
 // The parameters are W, a classes x features row-major matrix (row c holds
 // the weights of class c; logits are W x + b), followed by b (classes). The
 // loss is the mean cross-entropy over the batch plus (l2/2)*||W||^2; the
-// biases are not penalised.
+// biases are not penalised. A Scratch's LossGrad includes that term; its
+// Eval sums the cross-entropy alone, since the term belongs to no row (add
+// len(y) times Penalty for the summed objective).
 type Softmax struct {
 	features, classes int
 	l2                float64
@@ -173,8 +175,7 @@ func (s *softmaxScratch) LossGrad(params, x []float64, y []int, grad []float64) 
 	return loss
 }
 
-// Eval implements Scratch. lossSum is the summed cross-entropy alone; add
-// len(y) times Penalty for the regularised objective.
+// Eval implements Scratch. lossSum is the summed cross-entropy alone.
 func (s *softmaxScratch) Eval(params, x []float64, y []int) (lossSum float64, correct int) {
 	m := s.m
 	s.checkBatch(params, x, y, len(y))
