@@ -51,7 +51,7 @@ func (l Local) Momentum() bool { return l.Beta < 1 }
 // Workspace holds the buffers of local updates over n parameters. It is
 // reused across tasks by one goroutine, so a local step allocates nothing.
 type Workspace struct {
-	Y, Grad, GradPrev, Buf, Sum, Corr []float64
+	Y, Grad, GradPrev, Buf, Sum, Corr, Shift []float64
 }
 
 // NewWorkspace returns buffers for n parameters.
@@ -59,6 +59,7 @@ func NewWorkspace(n int) *Workspace {
 	return &Workspace{
 		Y: make([]float64, n), Grad: make([]float64, n), GradPrev: make([]float64, n),
 		Buf: make([]float64, n), Sum: make([]float64, n), Corr: make([]float64, n),
+		Shift: make([]float64, n),
 	}
 }
 
@@ -77,31 +78,41 @@ func (l Local) Run(o Oracle, b *Broadcast, corr, gradSum []float64, ws *Workspac
 		clear(ws.Buf)
 	}
 	mom := l.Momentum()
+	// shift is the part of the direction that is constant over the round:
+	// beta*corr + (1-beta)*g^r with momentum, corr without (nil for none).
+	// The step direction is then v = beta*d + shift (plus the VR term),
+	// with d the fresh gradient and the prox term.
+	shift := corr
+	if mom {
+		shift = ws.Shift
+		floats.ScaleTo(shift, 1-l.Beta, b.G)
+		if corr != nil {
+			floats.AddScaled(shift, l.Beta, corr)
+		}
+	}
 	var loss float64
 	for k := 0; k < l.Steps; k++ {
 		loss += o.Grad(y, k, grad)
 		if gradSum != nil {
 			floats.Add(gradSum, grad)
 		}
-		// grad becomes the step direction in place.
 		if mom && l.VR {
-			// (1-beta)*(G - G(x^{r-1})) uses the raw gradient: keep it in GradPrev.
+			// v = beta*d + shift + (1-beta)*(G - G(x^{r-1})), both on minibatch k.
 			o.Grad(b.XPrev, k, ws.GradPrev)
 			floats.SubTo(ws.GradPrev, grad, ws.GradPrev)
 		}
-		if l.ProxMu > 0 {
+		if l.ProxMu > 0 { // d = G + mu*(y - x^r)
 			floats.AddScaled(grad, l.ProxMu, y)
 			floats.AddScaled(grad, -l.ProxMu, b.X)
 		}
-		if corr != nil {
-			floats.Add(grad, corr)
-		}
-		if mom {
-			floats.Scale(l.Beta, grad)
-			floats.AddScaled(grad, 1-l.Beta, b.G)
+		switch {
+		case mom:
+			floats.AddScaledTo(grad, shift, l.Beta, grad)
 			if l.VR {
 				floats.AddScaled(grad, 1-l.Beta, ws.GradPrev)
 			}
+		case shift != nil:
+			floats.Add(grad, shift)
 		}
 		if l.HeavyBall > 0 {
 			floats.Scale(l.HeavyBall, ws.Buf)

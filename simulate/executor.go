@@ -2,6 +2,7 @@ package simulate
 
 import (
 	"context"
+	"runtime"
 
 	"golang.org/x/sync/errgroup"
 
@@ -22,10 +23,12 @@ type Executor struct {
 	outs     []*algorithms.Update
 }
 
-// NewExecutor returns an executor with the given number of workers (>= 1).
-// scaffold says whether updates carry a delta c_i.
+// NewExecutor returns an executor with the given number of workers
+// (0 = GOMAXPROCS). scaffold says whether updates carry a delta c_i.
 func NewExecutor(rt *client.Runtime, workers int, scaffold bool) *Executor {
-	workers = max(workers, 1)
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
 	e := &Executor{rt: rt, pool: make(chan *client.Worker, workers), workers: workers, scaffold: scaffold}
 	for range workers {
 		e.pool <- rt.NewWorker()

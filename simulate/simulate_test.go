@@ -228,7 +228,7 @@ func TestMNISTWorkers(t *testing.T) {
 	}
 }
 
-func goModCache(t *testing.T) string {
+func goModCache(t testing.TB) string {
 	out, err := exec.Command("go", "env", "GOMODCACHE").Output()
 	if err != nil {
 		t.Fatalf("go env GOMODCACHE: %v", err)
