@@ -16,6 +16,7 @@ package client
 
 import (
 	"fmt"
+	"math/rand/v2"
 
 	"github.com/fedmo/fedmo/algorithms"
 	"github.com/fedmo/fedmo/data"
@@ -75,6 +76,8 @@ type Worker struct {
 	perm    []int
 	part    []int
 	cached  int // which batch x and y hold; -1 for none, -2 for the whole shard
+	pcg     *rand.PCG
+	src     *rand.Rand
 }
 
 // NewWorker returns buffers for one goroutine.
@@ -83,8 +86,9 @@ func (r *Runtime) NewWorker() *Worker {
 	w := &Worker{
 		rt: r, ws: algorithms.NewWorkspace(n), scratch: r.Model.NewScratch(r.maxRows),
 		x: make([]float64, r.maxRows*r.Data.Train.D), y: make([]int, r.maxRows),
-		batches: make([][]int, r.Steps),
+		batches: make([][]int, r.Steps), pcg: rand.NewPCG(0, 0),
 	}
+	w.src = rand.New(w.pcg)
 	for k := range w.batches {
 		w.batches[k] = make([]int, 0, r.maxRows)
 	}
@@ -116,7 +120,8 @@ func (w *Worker) schedule(id, round int) {
 		}
 		return
 	}
-	src := rng.Stream(r.Seed, rng.Batch, round, id)
+	w.pcg.Seed(rng.Key(r.Seed, rng.Batch, round, id)) // the stream rng.Stream(seed, rng.Batch, round, id)
+	src := w.src
 	if cap(w.perm) < n {
 		w.perm = make([]int, n)
 	}

@@ -33,17 +33,24 @@ const (
 // round = -1 or client = -1 where the draw does not belong to one.
 // A *rand.Rand is not safe for concurrent use: each goroutine takes its own.
 func Stream(seed uint64, p Purpose, round, client int) *rand.Rand {
-	h := sha256.New()
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], seed)
-	h.Write(b[:])
-	binary.LittleEndian.PutUint64(b[:], uint64(len(p)))
-	h.Write(b[:])
-	h.Write([]byte(p))
-	binary.LittleEndian.PutUint64(b[:], uint64(int64(round)))
-	h.Write(b[:])
-	binary.LittleEndian.PutUint64(b[:], uint64(int64(client)))
-	h.Write(b[:])
-	sum := h.Sum(nil)
-	return rand.New(rand.NewPCG(binary.LittleEndian.Uint64(sum[0:8]), binary.LittleEndian.Uint64(sum[8:16])))
+	return rand.New(rand.NewPCG(Key(seed, p, round, client)))
+}
+
+// Key returns the PCG seed of the stream (seed, purpose, round, client):
+// the first 16 bytes of the SHA-256 of the four, little-endian. A hot loop
+// reseeds one generator with it instead of allocating a new one:
+// pcg.Seed(rng.Key(...)).
+func Key(seed uint64, p Purpose, round, client int) (uint64, uint64) {
+	var buf [64]byte
+	b := buf[:0]
+	if 32+len(p) > len(buf) {
+		b = make([]byte, 0, 32+len(p))
+	}
+	b = binary.LittleEndian.AppendUint64(b, seed)
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(p)))
+	b = append(b, p...)
+	b = binary.LittleEndian.AppendUint64(b, uint64(int64(round)))
+	b = binary.LittleEndian.AppendUint64(b, uint64(int64(client)))
+	sum := sha256.Sum256(b)
+	return binary.LittleEndian.Uint64(sum[0:8]), binary.LittleEndian.Uint64(sum[8:16])
 }

@@ -1,6 +1,9 @@
 package rng
 
-import "testing"
+import (
+	"math/rand/v2"
+	"testing"
+)
 
 func draws(seed uint64, p Purpose, round, client int) [4]uint64 {
 	r := Stream(seed, p, round, client)
@@ -35,5 +38,22 @@ func TestStreamGolden(t *testing.T) {
 	const want = uint64(14607090579069014580)
 	if got != want {
 		t.Fatalf("Stream(1, batch, 0, 0).Uint64() = %d, want %d", got, want)
+	}
+}
+
+func TestKeyReseedsWithoutAllocating(t *testing.T) {
+	pcg := rand.NewPCG(0, 0)
+	r := rand.New(pcg)
+	allocs := testing.AllocsPerRun(100, func() { pcg.Seed(Key(1, Batch, 3, 7)) })
+	if allocs != 0 {
+		t.Errorf("reseeding allocates %v times, want 0", allocs)
+	}
+	pcg.Seed(Key(1, Batch, 3, 7))
+	if got, want := [2]uint64{r.Uint64(), r.Uint64()}, draws(1, Batch, 3, 7); got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("reseeded stream %v, want %v", got, want[:2])
+	}
+	long := Purpose(string(make([]byte, 100)))
+	if a, b := draws(1, long, 0, 0), draws(1, long+"x", 0, 0); a == b {
+		t.Fatal("long purposes collide")
 	}
 }
