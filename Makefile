@@ -6,7 +6,7 @@ BIN     := bin/fedmo
 # Packages that start goroutines run their tests under the race detector too.
 RACE_PKGS := ./engine/... ./simulate/... ./experiment/... ./client/...
 
-.PHONY: all build test race lint bench demo clean
+.PHONY: all build test race lint bench demo clean proto proto-check
 
 all: build
 
@@ -26,6 +26,20 @@ bench:
 
 demo: build
 	./$(BIN) demo --out runs/demo
+
+# proto regenerates proto/fedmo/v1 with the generators pinned in go.mod's
+# tool directive and Debian's protoc 3.21.12 (apt-get install protobuf-compiler).
+proto:
+	@protoc --version | grep -q '3.21.12' || { echo "make proto needs protoc 3.21.12 (apt-get install protobuf-compiler), found: $$(protoc --version)"; exit 1; }
+	GOBIN=$(CURDIR)/bin $(GO) install tool
+	PATH=$(CURDIR)/bin:$$PATH protoc -I proto \
+		--go_out=proto --go_opt=paths=source_relative \
+		--go-grpc_out=proto --go-grpc_opt=paths=source_relative \
+		proto/fedmo/v1/fedmo.proto
+
+# proto-check fails when the committed generated code differs from a fresh generation.
+proto-check: proto
+	git diff --exit-code -- proto/
 
 clean:
 	rm -rf bin runs
