@@ -27,6 +27,10 @@ var demoRuns = []struct {
 	{"SCAFFOLD-M", []string{"algorithm.name=scaffold", "algorithm.momentum.beta=0.1"}},
 }
 
+func init() {
+	register("demo", "run the default experiment for FedAvg, FedAvg-M, SCAFFOLD and SCAFFOLD-M", demoCmd)
+}
+
 func demoCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("fedmo demo", flag.ContinueOnError)
 	var c common

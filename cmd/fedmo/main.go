@@ -1,10 +1,11 @@
 // Command fedmo runs federated-learning experiments.
 //
 //	fedmo simulate  --config exp.yaml --out runs/exp1 [--set key=value]... [--workers N] [--quiet]
-//	fedmo demo      [--out runs/demo] [--rounds R]      the default experiment, four algorithms
+//	fedmo demo      [--out runs/demo]                    the default experiment, four algorithms
 //	fedmo partition --config exp.yaml --out parts.json  the partition a config produces
 //	fedmo version
 //
+// Each subcommand lives in its own file and registers itself (register).
 // Exit codes: 0 success, 1 the run failed, 2 bad usage or configuration.
 package main
 
@@ -13,11 +14,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -52,24 +55,40 @@ func main() {
 	os.Exit(1)
 }
 
-func run(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: fedmo simulate | demo | partition | version (fedmo COMMAND -h for its flags)", errUsage)
-	}
-	switch args[0] {
-	case "simulate":
-		return simulateCmd(ctx, args[1:])
-	case "demo":
-		return demoCmd(ctx, args[1:])
-	case "partition":
-		return partitionCmd(args[1:])
-	case "version":
+// command is one subcommand. Each file of this package registers its own
+// in an init function.
+type command struct {
+	run     func(ctx context.Context, args []string) error
+	summary string
+}
+
+var commands = map[string]command{}
+
+func register(name, summary string, run func(ctx context.Context, args []string) error) {
+	commands[name] = command{run: run, summary: summary}
+}
+
+func init() {
+	register("version", "print the fedmo version", func(context.Context, []string) error {
 		fmt.Println(fedmoVersion())
 		return nil
-	case "-h", "-help", "--help", "help":
-		return run(ctx, nil)
+	})
+}
+
+func run(ctx context.Context, args []string) error {
+	names := slices.Sorted(maps.Keys(commands))
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		var b strings.Builder
+		for _, n := range names {
+			fmt.Fprintf(&b, "\n  %-11s %s", n, commands[n].summary)
+		}
+		return fmt.Errorf("%w: fedmo COMMAND [flags] (fedmo COMMAND -h for its flags); commands:%s", errUsage, b.String())
 	}
-	return fmt.Errorf("%w: unknown command %q; want simulate, demo, partition or version", errUsage, args[0])
+	c, ok := commands[args[0]]
+	if !ok {
+		return fmt.Errorf("%w: unknown command %q; want one of %s", errUsage, args[0], strings.Join(names, ", "))
+	}
+	return c.run(ctx, args[1:])
 }
 
 // common are the flags every experiment command takes.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 
@@ -8,7 +9,11 @@ import (
 	"github.com/fedmo/fedmo/experiment"
 )
 
-func partitionCmd(args []string) error {
+func init() {
+	register("partition", "write the partition a config produces (JSON index lists)", partitionCmd)
+}
+
+func partitionCmd(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("fedmo partition", flag.ContinueOnError)
 	var c common
 	c.register(fs)

@@ -8,6 +8,10 @@ import (
 	"github.com/fedmo/fedmo/simulate"
 )
 
+func init() {
+	register("simulate", "run an experiment in-process (the deterministic simulator)", simulateCmd)
+}
+
 func simulateCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("fedmo simulate", flag.ContinueOnError)
 	var c common
