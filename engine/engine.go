@@ -90,6 +90,9 @@ type Config struct {
 	Participation int  // S of the server's N clients per round
 	EvalEvery     int  // evaluate every this many rounds and after the last; 0 = only after the last
 	TrainLoss     bool // add the global training loss to evaluations
+	// Replay, if set, fixes the participants of round r to Replay[r] (the
+	// realised participants of an earlier run) instead of sampling them.
+	Replay [][]int
 	// Strict makes any rejected update an error that stops the run. The
 	// simulator computes every update itself, so a non-finite one means the
 	// local training diverged.
@@ -149,7 +152,15 @@ func (e *Engine) Step(ctx context.Context) error {
 	start := time.Now()
 	s := e.server
 	r := s.Round
-	ids := Sample(e.cfg.Seed, r, s.Config.Clients, e.cfg.Participation)
+	var ids []int
+	if e.cfg.Replay != nil {
+		if r >= len(e.cfg.Replay) {
+			return fmt.Errorf("engine: round %d: the replayed run has only %d rounds", r+1, len(e.cfg.Replay))
+		}
+		ids = slices.Sorted(slices.Values(e.cfg.Replay[r]))
+	} else {
+		ids = Sample(e.cfg.Seed, r, s.Config.Clients, e.cfg.Participation)
+	}
 	tasks := make([]Task, len(ids))
 	for i, id := range ids {
 		tasks[i] = Task{Client: id, CI: s.ClientControl(id)}

@@ -175,3 +175,40 @@ func ReadManifest(path string) (*Manifest, error) {
 	}
 	return &m, nil
 }
+
+// Resume reopens the run directory dir of an interrupted run at the end of
+// round rounds: the metrics rows after it (written before the crash, but
+// after the checkpoint) are dropped, and m (whose Rounds the checkpoint
+// kept) becomes the manifest to finish.
+func Resume(dir string, rounds int, m Manifest) (*Writer, error) {
+	w := &Writer{Dir: dir, Manifest: m}
+	for _, name := range []string{"metrics.jsonl", "metrics.csv"} {
+		header := 0
+		if name == "metrics.csv" {
+			header = 1
+		}
+		path := filepath.Join(dir, name)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("runio: resume: %w", err)
+		}
+		lines := strings.SplitAfter(string(b), "\n")
+		if keep := rounds + header; len(lines) > keep {
+			lines = lines[:keep]
+		}
+		if err := atomicfile.Write(path, []byte(strings.Join(lines, ""))); err != nil {
+			return nil, fmt.Errorf("runio: resume: %w", err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return nil, fmt.Errorf("runio: resume: %w", err)
+		}
+		if name == "metrics.csv" {
+			w.csv, w.cw = f, bufio.NewWriter(f)
+		} else {
+			w.jsonl, w.jw = f, bufio.NewWriter(f)
+		}
+	}
+	os.Remove(filepath.Join(dir, "manifest.json")) // the interrupted run's, if any
+	return w, nil
+}
