@@ -41,6 +41,9 @@ type Manifest struct {
 	Rounds             []RoundEntry `json:"rounds"`
 	FinalModelSHA256   string       `json:"final_model_sha256,omitempty"`
 	Seconds            float64      `json:"seconds"`
+	// ManifestSHA256 is the self-check: Seal of the manifest with this
+	// field empty. Finish writes it; CheckManifest verifies it.
+	ManifestSHA256 string `json:"manifest_sha256,omitempty"`
 }
 
 // RoundEntry is one round of the manifest.
@@ -155,6 +158,7 @@ func (w *Writer) Finish(x []float64, seconds float64, runErr error) error {
 		w.Manifest.FinalModelSHA256 = engine.Hash(x)
 		errs = append(errs, data.WriteNPYFloat64(filepath.Join(w.Dir, "model.npy"), x, []int{len(x)}))
 	}
+	w.Manifest.ManifestSHA256 = Seal(w.Manifest)
 	b, err := json.MarshalIndent(w.Manifest, "", "  ")
 	if err != nil {
 		return fmt.Errorf("runio: %w", err)
