@@ -68,7 +68,9 @@ func TestCheckManifestCatchesEdits(t *testing.T) {
 		tampered bool // want ErrTampered rather than another error
 	}{
 		{"a round hash", func(s string) string { return strings.Replace(s, `"model_sha256": "`, `"model_sha256": "f`, 1) }, true},
-		{"the final hash", func(s string) string { return strings.Replace(s, `"final_model_sha256": "`, `"final_model_sha256": "0`, 1) }, true},
+		{"the final hash", func(s string) string {
+			return strings.Replace(s, `"final_model_sha256": "`, `"final_model_sha256": "0`, 1)
+		}, true},
 		{"the seed", func(s string) string { return strings.Replace(s, `"seed": 1`, `"seed": 2`, 1) }, true},
 		{"the self-check itself", func(s string) string { return strings.Replace(s, `"manifest_sha256": "`, `"manifest_sha256": "a`, 1) }, true},
 		{"an added key", func(s string) string { return strings.Replace(s, "{", `{"note": "hi",`, 1) }, false},
