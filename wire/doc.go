@@ -1,0 +1,34 @@
+// Package wire moves float64 vectors (models, updates, control variates)
+// over the chunked fedmo.v1 protocol.
+//
+// A vector travels as its little-endian IEEE-754 bytes, cut into
+// VectorChunk messages of DefaultChunkBytes (any size from MinChunkBytes
+// to MaxChunkBytes may be chosen) whose offsets count elements, followed
+// by one VectorEnd that carries the vector's kind, its length in elements
+// and the CRC-32C (Castagnoli) of all its bytes. No chunk comes near
+// gRPC's 4 MiB default message limit, however long the vector.
+//
+// SendVector writes a vector through two send functions, so it serves
+// both directions of ClientService.Train (TrainRequest and TrainResponse
+// wrap the same VectorChunk and VectorEnd). An Assembler reads one back
+// into a slice of the length the receiver expects.
+//
+// # What is checked
+//
+// The Assembler accepts exactly one sequence per vector: chunks of the
+// expected kind whose offsets follow each other without gap, overlap or
+// reordering, whose data are whole float64 values and stay within the
+// expected length, then an End with the expected kind and length, after
+// every element arrived, whose CRC-32C matches. Anything else is an error
+// that wraps ErrCorrupt, so a caller can tell a damaged transfer (retry
+// it) from a local failure with errors.Is(err, ErrCorrupt).
+//
+// Values are not inspected: NaN and ±Inf pass bit for bit. Whether they
+// are acceptable is the caller's decision.
+//
+// # Concurrency
+//
+// SendVector may run concurrently with other calls, but not with another
+// send on the same gRPC stream (a gRPC rule). An Assembler is not safe for
+// concurrent use; one goroutine receives a stream.
+package wire
