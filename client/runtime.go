@@ -46,11 +46,18 @@ func New(seed uint64, fd *data.Federated, m model.Model, c algorithms.Client, st
 	}
 	r := &Runtime{Seed: seed, Data: fd, Model: m, Client: c, Steps: steps, Batch: batch, FullGrad: fullGrad}
 	largest := 0
+	hosted := 0
 	for i, p := range fd.Parts {
-		if len(p) == 0 {
+		if p != nil && len(p) == 0 {
 			return nil, fmt.Errorf("client: virtual client %d has no training examples", i)
 		}
+		if p != nil {
+			hosted++
+		}
 		largest = max(largest, len(p))
+	}
+	if hosted == 0 {
+		return nil, fmt.Errorf("client: no client has training examples")
 	}
 	r.maxRows = min(batch, largest)
 	if batch == 0 || fullGrad {
@@ -61,6 +68,11 @@ func New(seed uint64, fd *data.Federated, m model.Model, c algorithms.Client, st
 
 // NumClients is the number of virtual clients.
 func (r *Runtime) NumClients() int { return len(r.Data.Parts) }
+
+// Hosts reports whether this runtime has client id's data. A nil part
+// means the client's data lives elsewhere (a process serving one real
+// client has only its own).
+func (r *Runtime) Hosts(id int) bool { return id >= 0 && id < len(r.Data.Parts) && r.Data.Parts[id] != nil }
 
 // Samples returns client i's number of training examples.
 func (r *Runtime) Samples(i int) int { return len(r.Data.Parts[i]) }

@@ -106,8 +106,17 @@ func TestUpdateIsIndependentOfTheWorkerHistory(t *testing.T) {
 
 func TestNewRejectsEmptyClient(t *testing.T) {
 	rt := fixture(t, 1, 1)
-	rt.Data.Parts[1] = nil
+	rt.Data.Parts[1] = []int{}
 	if _, err := New(1, rt.Data, rt.Model, rt.Client, 1, 1, false); err == nil {
 		t.Fatal("a client without examples was accepted")
+	}
+	rt.Data.Parts = [][]int{nil, nil}
+	if _, err := New(1, rt.Data, rt.Model, rt.Client, 1, 1, false); err == nil {
+		t.Fatal("a runtime hosting no client was accepted")
+	}
+	rt.Data.Parts = [][]int{nil, {3, 4}}
+	r2, err := New(1, rt.Data, rt.Model, rt.Client, 1, 1, false)
+	if err != nil || r2.Hosts(0) || !r2.Hosts(1) || r2.Hosts(2) {
+		t.Fatalf("a runtime hosting only client 1: %v", err)
 	}
 }

@@ -75,6 +75,10 @@ type Metrics struct {
 	Eval         *Evaluation `json:"-"`
 	ModelSHA256  string      `json:"model_sha256"`
 	Seconds      float64     `json:"seconds"`
+	// ExecuteSeconds is the time the executor took (local updates and their
+	// transport); AggregateSeconds the server step.
+	ExecuteSeconds   float64 `json:"execute_seconds"`
+	AggregateSeconds float64 `json:"aggregate_seconds"`
 }
 
 // Rejection is an update the engine refused, and why.
@@ -169,6 +173,7 @@ func (e *Engine) Step(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: round %d: %w", r+1, err)
 	}
+	executed := time.Now()
 	good, rejected := e.check(ids, ups)
 	if e.cfg.Strict && len(rejected) > 0 {
 		return fmt.Errorf("engine: round %d: client %d: %s; the local training diverged: lower local.lr or server.lr", r+1, rejected[0].Client, rejected[0].Reason)
@@ -179,6 +184,8 @@ func (e *Engine) Step(ctx context.Context) error {
 		m.LocalLoss += u.Loss / float64(len(good))
 	}
 	s.Apply(good)
+	m.ExecuteSeconds = executed.Sub(start).Seconds()
+	m.AggregateSeconds = time.Since(executed).Seconds()
 	for j, v := range s.X {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return fmt.Errorf("engine: round %d: the global model diverged (parameter %d is %v); lower local.lr or server.lr", r+1, j, v)
