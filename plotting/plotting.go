@@ -1,11 +1,16 @@
 // Package plotting draws learning curves with gonum/plot: test accuracy and
-// training loss against rounds, one line per run, written as PNG or SVG.
+// training loss against rounds, one line per run or per group of runs, with
+// an optional shaded band around each line (for example the range over
+// seeds), written as PNG or SVG.
 package plotting
 
 import (
 	"bytes"
 	"fmt"
+	"image/color"
+	"math"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -19,22 +24,38 @@ import (
 	"github.com/fedmo/fedmo/atomicfile"
 )
 
-// Series is one run's curve.
+// Series is one curve: Values[i] at Rounds[i]. Lo and Hi, if set, have the
+// same length and are drawn as a shaded band behind the line, in the line's
+// colour (for example the minimum and maximum over seeds).
 type Series struct {
 	Label  string
 	Rounds []float64
 	Values []float64
+	Lo, Hi []float64 // optional band; both or neither
 }
 
 // Panel is one chart of several series.
 type Panel struct {
-	Title, XLabel, YLabel string
+	Title, XLabel, YLabel string // a title may have several lines ("\n")
 	Series                []Series
 	LegendBottom          bool // legend in the lower right corner (rising curves) instead of the upper right
+	LogY                  bool // logarithmic y axis; every value (and band) must then be above 0
 }
 
-// Save draws the panels side by side into path (.png or .svg).
-func Save(path string, panels ...Panel) error {
+// PanelWidth and PanelHeight are the size of one panel; panels are drawn
+// side by side.
+const (
+	PanelWidth  = 6 * vg.Inch
+	PanelHeight = 4 * vg.Inch
+)
+
+// bandAlpha is the opacity of a band (of 255).
+const bandAlpha = 0x38
+
+// Save draws the panels side by side into path (.png or .svg). It returns an
+// error, never panics, on data it cannot draw: series of unequal lengths,
+// NaN or infinite values, or values <= 0 on a logarithmic axis.
+func Save(path string, panels ...Panel) (err error) {
 	ext := strings.ToLower(filepath.Ext(path))
 	if ext != ".png" && ext != ".svg" {
 		return fmt.Errorf("plotting: %s: want a .png or .svg file name", path)
@@ -42,38 +63,27 @@ func Save(path string, panels ...Panel) error {
 	if len(panels) == 0 {
 		return fmt.Errorf("plotting: nothing to draw")
 	}
-	const w, h = 6 * vg.Inch, 4 * vg.Inch
 	plots := make([][]*plot.Plot, 1)
 	for _, pn := range panels {
-		p := plot.New()
-		p.Title.Text = pn.Title
-		p.X.Label.Text = pn.XLabel
-		p.Y.Label.Text = pn.YLabel
-		p.Add(plotter.NewGrid())
-		p.Legend.Top = !pn.LegendBottom
-		for i, s := range pn.Series {
-			pts := make(plotter.XYs, len(s.Rounds))
-			for j := range s.Rounds {
-				pts[j].X, pts[j].Y = s.Rounds[j], s.Values[j]
-			}
-			l, err := plotter.NewLine(pts)
-			if err != nil {
-				return fmt.Errorf("plotting: %s: %w", s.Label, err)
-			}
-			l.Color = plotutil.Color(i)
-			l.Dashes = plotutil.Dashes(i / 7)
-			l.Width = vg.Points(1.5)
-			p.Add(l)
-			p.Legend.Add(s.Label, l)
+		p, err := build(pn)
+		if err != nil {
+			return fmt.Errorf("plotting: %s: %w", path, err)
 		}
 		plots[0] = append(plots[0], p)
 	}
+	// gonum/plot panics on a few inputs that the checks above should have
+	// caught; a figure is never worth a crash.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("plotting: %s: %v", path, r)
+		}
+	}()
 	cols := len(plots[0])
 	var c vg.CanvasWriterTo
 	if ext == ".svg" {
-		c = vgsvg.New(w*vg.Length(cols), h)
+		c = vgsvg.New(PanelWidth*vg.Length(cols), PanelHeight)
 	} else {
-		c = vgimg.PngCanvas{Canvas: vgimg.New(w*vg.Length(cols), h)}
+		c = vgimg.PngCanvas{Canvas: vgimg.New(PanelWidth*vg.Length(cols), PanelHeight)}
 	}
 	dc := draw.New(c)
 	tiles := draw.Tiles{Rows: 1, Cols: cols, PadX: vg.Millimeter * 6, PadY: vg.Millimeter * 2,
@@ -87,4 +97,143 @@ func Save(path string, panels ...Panel) error {
 		return fmt.Errorf("plotting: %s: %w", path, err)
 	}
 	return atomicfile.Write(path, buf.Bytes())
+}
+
+// build makes one panel's plot after checking its data.
+func build(pn Panel) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = pn.Title
+	p.X.Label.Text = pn.XLabel
+	p.Y.Label.Text = pn.YLabel
+	p.Add(plotter.NewGrid())
+	p.Legend.Top = !pn.LegendBottom
+	if pn.LogY {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = logTicks{}
+	}
+	for i, s := range pn.Series {
+		if err := check(s, pn.LogY); err != nil {
+			return nil, fmt.Errorf("panel %q: series %q: %w", firstLine(pn.Title), s.Label, err)
+		}
+		if len(s.Rounds) == 0 {
+			continue
+		}
+		col := plotutil.Color(i)
+		if s.Lo != nil {
+			ring := make(plotter.XYs, 0, 2*len(s.Rounds))
+			for j := range s.Rounds {
+				ring = append(ring, plotter.XY{X: s.Rounds[j], Y: s.Lo[j]})
+			}
+			for j := len(s.Rounds) - 1; j >= 0; j-- {
+				ring = append(ring, plotter.XY{X: s.Rounds[j], Y: s.Hi[j]})
+			}
+			band, err := plotter.NewPolygon(ring)
+			if err != nil {
+				return nil, fmt.Errorf("series %q: band: %w", s.Label, err)
+			}
+			r, g, b, _ := col.RGBA()
+			band.Color = color.NRGBA{R: uint8(r >> 8), G: uint8(g >> 8), B: uint8(b >> 8), A: bandAlpha}
+			band.LineStyle.Width = 0
+			p.Add(band)
+		}
+		pts := make(plotter.XYs, len(s.Rounds))
+		for j := range s.Rounds {
+			pts[j].X, pts[j].Y = s.Rounds[j], s.Values[j]
+		}
+		l, err := plotter.NewLine(pts)
+		if err != nil {
+			return nil, fmt.Errorf("series %q: %w", s.Label, err)
+		}
+		l.Color = col
+		l.Dashes = plotutil.Dashes(i / 7)
+		l.Width = vg.Points(1.5)
+		p.Add(l)
+		if s.Label != "" {
+			p.Legend.Add(s.Label, l)
+		}
+	}
+	return p, nil
+}
+
+// check validates one series for drawing.
+func check(s Series, logY bool) error {
+	n := len(s.Rounds)
+	if len(s.Values) != n {
+		return fmt.Errorf("%d rounds and %d values", n, len(s.Values))
+	}
+	if (s.Lo == nil) != (s.Hi == nil) || (s.Lo != nil && (len(s.Lo) != n || len(s.Hi) != n)) {
+		return fmt.Errorf("band of %d low and %d high values for %d rounds, want both or neither, of the same length", len(s.Lo), len(s.Hi), n)
+	}
+	for _, x := range s.Rounds {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Errorf("round %v, want finite numbers", x)
+		}
+	}
+	for _, v := range [][]float64{s.Values, s.Lo, s.Hi} {
+		for _, x := range v {
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return fmt.Errorf("value %v, want finite numbers", x)
+			}
+			if logY && x <= 0 {
+				return fmt.Errorf("value %v on a logarithmic axis, want every value above 0", x)
+			}
+		}
+	}
+	return nil
+}
+
+// AllPositive reports whether every value and band value of the series is
+// above 0, so that a logarithmic y axis can show them.
+func AllPositive(series ...Series) bool {
+	for _, s := range series {
+		for _, v := range [][]float64{s.Values, s.Lo, s.Hi} {
+			for _, x := range v {
+				if !(x > 0) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+func firstLine(s string) string {
+	first, _, _ := strings.Cut(s, "\n")
+	return first
+}
+
+// logTicks labels 1, 2 and 5 times each power of ten when the axis spans
+// fewer than three decades (plot.LogTicks labels only the powers of ten,
+// often a single label on a loss curve), and the powers of ten otherwise,
+// with unlabelled minor ticks at 1..9 times each power.
+type logTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(lo > 0) || !(hi >= lo) || math.IsInf(hi, 0) {
+		return nil
+	}
+	lo10, hi10 := math.Floor(math.Log10(lo)), math.Ceil(math.Log10(hi))
+	labelled := []float64{1, 2, 5}
+	if math.Log10(hi/lo) >= 3 {
+		labelled = []float64{1}
+	}
+	var ticks []plot.Tick
+	for e := lo10; e <= hi10; e++ {
+		pow := math.Pow(10, e)
+		for m := 1.0; m <= 9; m++ {
+			v := m * pow
+			if v < lo*(1-1e-9) || v > hi*(1+1e-9) {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			for _, l := range labelled {
+				if m == l {
+					t.Label = strconv.FormatFloat(v, 'g', -1, 64)
+				}
+			}
+			ticks = append(ticks, t)
+		}
+	}
+	return ticks
 }

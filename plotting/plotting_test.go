@@ -2,6 +2,7 @@ package plotting
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,13 +16,20 @@ func panel() Panel {
 	}}
 }
 
+func banded() Panel {
+	return Panel{Title: "two\nlines", XLabel: "round", YLabel: "loss", LogY: true, Series: []Series{
+		{Label: "a", Rounds: []float64{1, 2, 3}, Values: []float64{2, 1, 0.5}, Lo: []float64{1.5, 0.8, 0.3}, Hi: []float64{2.5, 1.2, 0.6}},
+		{Label: "b", Rounds: []float64{1, 2, 3}, Values: []float64{2.2, 0.9, 0.1}},
+	}}
+}
+
 func TestSavePNGAndSVG(t *testing.T) {
 	dir := t.TempDir()
 	png, svg := filepath.Join(dir, "c.png"), filepath.Join(dir, "c.svg")
-	if err := Save(png, panel(), panel()); err != nil {
+	if err := Save(png, panel(), banded()); err != nil {
 		t.Fatal(err)
 	}
-	if err := Save(svg, panel()); err != nil {
+	if err := Save(svg, panel(), banded()); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(png)
@@ -34,11 +42,101 @@ func TestSavePNGAndSVG(t *testing.T) {
 	}
 }
 
+// TestBandIsDrawn compares an SVG with and without the band: the band adds
+// a translucent filled path.
+func TestBandIsDrawn(t *testing.T) {
+	dir := t.TempDir()
+	with, without := filepath.Join(dir, "with.svg"), filepath.Join(dir, "without.svg")
+	p := banded()
+	if err := Save(with, p); err != nil {
+		t.Fatal(err)
+	}
+	p.Series[0].Lo, p.Series[0].Hi = nil, nil
+	if err := Save(without, p); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(with)
+	b, _ := os.ReadFile(without)
+	if n, m := strings.Count(string(a), "fill-opacity"), strings.Count(string(b), "fill-opacity"); n <= m {
+		t.Errorf("the banded SVG has %d fill-opacity attributes, the plain one %d: want more with the band", n, m)
+	}
+}
+
 func TestSaveRejects(t *testing.T) {
-	if err := Save(filepath.Join(t.TempDir(), "c.jpg"), panel()); err == nil {
+	dir := t.TempDir()
+	if err := Save(filepath.Join(dir, "c.jpg"), panel()); err == nil {
 		t.Error("a .jpg name was accepted")
 	}
-	if err := Save(filepath.Join(t.TempDir(), "c.png")); err == nil {
+	if err := Save(filepath.Join(dir, "c.png")); err == nil {
 		t.Error("no panels was accepted")
+	}
+	for name, edit := range map[string]func(*Panel){
+		"short values":    func(p *Panel) { p.Series[0].Values = p.Series[0].Values[:2] },
+		"NaN":             func(p *Panel) { p.Series[1].Values[1] = math.NaN() },
+		"Inf round":       func(p *Panel) { p.Series[1].Rounds[2] = math.Inf(1) },
+		"half a band":     func(p *Panel) { p.Series[0].Hi = nil },
+		"short band":      func(p *Panel) { p.Series[0].Lo = p.Series[0].Lo[:1] },
+		"zero on log":     func(p *Panel) { p.Series[1].Values[2] = 0 },
+		"negative on log": func(p *Panel) { p.Series[0].Lo[0] = -1 },
+	} {
+		p := banded()
+		edit(&p)
+		path := filepath.Join(dir, "bad.png")
+		if err := Save(path, p); err == nil {
+			t.Errorf("%s: accepted", name)
+		} else if !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: err = %v, want it to name the file", name, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bad.png")); err == nil {
+		t.Error("a rejected figure was written")
+	}
+}
+
+func TestEdgeCasesDraw(t *testing.T) {
+	dir := t.TempDir()
+	for name, p := range map[string]Panel{
+		"empty panel":  {Title: "nothing"},
+		"empty series": {Series: []Series{{Label: "none"}}},
+		"one point":    {Series: []Series{{Label: "x", Rounds: []float64{5}, Values: []float64{0.3}}}},
+		"flat":         {LogY: true, Series: []Series{{Label: "x", Rounds: []float64{1, 2}, Values: []float64{2, 2}}}},
+	} {
+		if err := Save(filepath.Join(dir, "e.png"), p); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestAllPositive(t *testing.T) {
+	p := banded()
+	if !AllPositive(p.Series...) {
+		t.Error("positive series reported non-positive")
+	}
+	p.Series[0].Lo[1] = 0
+	if AllPositive(p.Series...) {
+		t.Error("a zero band value was missed")
+	}
+}
+
+func TestLogTicks(t *testing.T) {
+	labels := func(lo, hi float64) []string {
+		var out []string
+		for _, tk := range (logTicks{}).Ticks(lo, hi) {
+			if tk.Label != "" {
+				out = append(out, tk.Label)
+			}
+		}
+		return out
+	}
+	if got, want := strings.Join(labels(0.08, 2.4), " "), "0.1 0.2 0.5 1 2"; got != want {
+		t.Errorf("labels over [0.08, 2.4] = %q, want %q", got, want)
+	}
+	if got, want := strings.Join(labels(1e-9, 1), " "), "1e-09 1e-08 1e-07 1e-06 1e-05 0.0001 0.001 0.01 0.1 1"; got != want {
+		t.Errorf("labels over [1e-9, 1] = %q, want %q", got, want)
+	}
+	for _, r := range [][2]float64{{0, 1}, {-1, 1}, {2, 1}, {1, math.Inf(1)}} {
+		if got := (logTicks{}).Ticks(r[0], r[1]); got != nil {
+			t.Errorf("Ticks(%v, %v) = %v, want none", r[0], r[1], got)
+		}
 	}
 }
