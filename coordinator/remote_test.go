@@ -1,0 +1,170 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/fedmo/fedmo/client/process"
+	"github.com/fedmo/fedmo/config"
+	"github.com/fedmo/fedmo/experiment"
+	fedmov1 "github.com/fedmo/fedmo/proto/fedmo/v1"
+	"github.com/fedmo/fedmo/runner"
+	"github.com/fedmo/fedmo/simulate"
+)
+
+const small = `
+seed: 5
+rounds: 4
+clients: 12
+participation: 6
+data: {name: synthetic, partition: natural}
+model: {name: mlp, hidden: [8]}
+local: {steps: 3, batch: 8, lr: 0.05}
+eval: {every: 2}
+`
+
+// fixedDir is a Directory of given hosts; tests change it.
+type fixedDir struct {
+	mu    sync.Mutex
+	hosts []Host
+}
+
+func (d *fixedDir) Hosts() []Host {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]Host(nil), d.hosts...)
+}
+
+func (d *fixedDir) remove(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i, h := range d.hosts {
+		if h.Name == name {
+			d.hosts = append(d.hosts[:i], d.hosts[i+1:]...)
+			return
+		}
+	}
+}
+
+// serve starts a client process's Train service on 127.0.0.1:0.
+func serve(t *testing.T, setup *experiment.Setup, name string) (Host, *grpc.Server) {
+	t.Helper()
+	rt, err := setup.Runtime()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer()
+	fedmov1.RegisterClientServiceServer(s, process.NewTrainer(setup, rt, 2, nil))
+	go s.Serve(lis)
+	t.Cleanup(s.Stop)
+	return Host{Name: name, Addr: lis.Addr().String(), Real: -1}, s
+}
+
+func parse(t *testing.T, sets ...string) *experiment.Setup {
+	t.Helper()
+	cfg, err := config.Parse([]byte(small), sets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := experiment.Build(cfg, experiment.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func remote(setup *experiment.Setup, dir Directory) *Remote {
+	return NewRemote(RemoteConfig{
+		ConfigSHA256: setup.Config.Hash(), NumParams: setup.Model.NumParams(), RoundTimeout: 20 * time.Second, Quorum: 1,
+		Dial: []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
+	}, dir)
+}
+
+func hashes(res *runner.Result) string {
+	var hs []string
+	for _, m := range res.Rounds {
+		hs = append(hs, m.ModelSHA256)
+	}
+	return strings.Join(hs, ",")
+}
+
+// TestRemoteEqualsSimulator runs the same config over 1 and 3 gRPC
+// processes and in the simulator: every round's hash is equal.
+func TestRemoteEqualsSimulator(t *testing.T) {
+	for _, sets := range [][]string{
+		{"algorithm.name=fedavg"},
+		{"algorithm.name=scaffold", "algorithm.momentum.beta=0.3", "algorithm.momentum.vr=true", "server.momentum=0.9", "server.nesterov=true"},
+	} {
+		setup := parse(t, sets...)
+		want, err := simulate.Run(context.Background(), setup.Config, simulate.Options{Workers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, procs := range []int{1, 3} {
+			dir := &fixedDir{}
+			for i := range procs {
+				h, _ := serve(t, setup, fmt.Sprintf("p%d", i))
+				dir.hosts = append(dir.hosts, h)
+			}
+			r := remote(setup, dir)
+			got, err := runner.Run(context.Background(), setup, r, runner.Options{Workers: 1})
+			r.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if hashes(got) != hashes(want) {
+				t.Fatalf("%v over %d processes: hashes\n%s\nwant\n%s", sets, procs, hashes(got), hashes(want))
+			}
+			if st := r.Stats(); st.BytesIn == 0 || st.BytesOut == 0 || st.Calls == 0 {
+				t.Errorf("stats %+v", st)
+			}
+		}
+	}
+}
+
+// TestRemoteRehostsAfterAFailure stops one of three processes mid-run.
+func TestRemoteRehostsAfterAFailure(t *testing.T) {
+	setup := parse(t, "algorithm.name=scaffold", "rounds=6")
+	want, err := simulate.Run(context.Background(), setup.Config, simulate.Options{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := &fixedDir{}
+	var victim *grpc.Server
+	for i := range 3 {
+		h, s := serve(t, setup, fmt.Sprintf("p%d", i))
+		dir.hosts = append(dir.hosts, h)
+		if i == 1 {
+			victim = s
+		}
+	}
+	r := remote(setup, dir)
+	defer r.Close()
+	kill := observerFunc(func(round int) {
+		if round == 2 {
+			victim.Stop() // the directory still lists it: the RPC failure must be noticed
+		}
+	})
+	got, err := runner.Run(context.Background(), setup, r, runner.Options{Workers: 1, Observer: kill})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hashes(got) != hashes(want) {
+		t.Fatalf("after a failure: hashes\n%s\nwant\n%s", hashes(got), hashes(want))
+	}
+	if !r.dead["p1"] || r.dead["p0"] || r.dead["p2"] {
+		t.Fatalf("dead processes %v, want p1 only", r.dead)
+	}
+}
