@@ -48,7 +48,17 @@ func Build(cfg config.Config, opts Options) (*Setup, error) {
 	if err != nil {
 		return nil, err
 	}
+	return WithData(cfg, fd)
+}
+
+// WithData builds cfg's parts over a dataset the caller loaded: a real
+// client's own data, with its rows as its one part.
+func WithData(cfg config.Config, fd *data.Federated) (*Setup, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	s := &Setup{Config: cfg, Data: fd, Fingerprint: data.Fingerprint(fd.Train, fd.Test)}
+	var err error
 	if s.Model, err = Model(cfg.Model, fd.Train.D, fd.Train.Classes); err != nil {
 		return nil, err
 	}
@@ -114,6 +124,24 @@ func Dataset(cfg config.Config, opts Options) (*data.Federated, error) {
 		ShardsPerClient: d.ShardsPerClient, Sigma: d.Sigma, File: d.PartitionFile}
 	if err := fd.SetPartition(pc, cfg.Seed); err != nil {
 		return nil, err
+	}
+	return fd, nil
+}
+
+// RealClient is the federated dataset of a process that serves one real
+// client, id, with its own data: its training rows are client id's part,
+// and every other client's part is empty (nil: not hosted here).
+func RealClient(cfg config.Config, id int, train, test *data.Dataset) (*data.Federated, error) {
+	if id < 0 || id >= cfg.Clients {
+		return nil, fmt.Errorf("real client id %d is not in [0, clients = %d)", id, cfg.Clients)
+	}
+	if train.Len() == 0 {
+		return nil, fmt.Errorf("real client %d has no training examples", id)
+	}
+	fd := &data.Federated{Name: "real", Train: train, Test: test, Parts: make([][]int, cfg.Clients)}
+	fd.Parts[id] = make([]int, train.Len())
+	for i := range fd.Parts[id] {
+		fd.Parts[id][i] = i
 	}
 	return fd, nil
 }

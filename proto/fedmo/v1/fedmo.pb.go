@@ -144,7 +144,11 @@ type GetConfigResponse struct {
 	// The resolved configuration as YAML.
 	ConfigYaml []byte `protobuf:"bytes,2,opt,name=config_yaml,json=configYaml,proto3" json:"config_yaml,omitempty"`
 	// SHA-256 (hex) of config_yaml: the config fingerprint.
-	ConfigSha256  string `protobuf:"bytes,3,opt,name=config_sha256,json=configSha256,proto3" json:"config_sha256,omitempty"`
+	ConfigSha256 string `protobuf:"bytes,3,opt,name=config_sha256,json=configSha256,proto3" json:"config_sha256,omitempty"`
+	// The dataset's shape: a real client's own data must have these features
+	// and labels below this number of classes.
+	Features      uint32 `protobuf:"varint,4,opt,name=features,proto3" json:"features,omitempty"`
+	Classes       uint32 `protobuf:"varint,5,opt,name=classes,proto3" json:"classes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -198,6 +202,20 @@ func (x *GetConfigResponse) GetConfigSha256() string {
 		return x.ConfigSha256
 	}
 	return ""
+}
+
+func (x *GetConfigResponse) GetFeatures() uint32 {
+	if x != nil {
+		return x.Features
+	}
+	return 0
+}
+
+func (x *GetConfigResponse) GetClasses() uint32 {
+	if x != nil {
+		return x.Classes
+	}
+	return 0
 }
 
 // A piece of a vector: data holds float64 values, little-endian, starting
@@ -750,12 +768,14 @@ const file_fedmo_v1_fedmo_proto_rawDesc = "" +
 	"\n" +
 	"\x14fedmo/v1/fedmo.proto\x12\bfedmo.v1\"=\n" +
 	"\x10GetConfigRequest\x12)\n" +
-	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\"\x84\x01\n" +
+	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\"\xba\x01\n" +
 	"\x11GetConfigResponse\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1f\n" +
 	"\vconfig_yaml\x18\x02 \x01(\fR\n" +
 	"configYaml\x12#\n" +
-	"\rconfig_sha256\x18\x03 \x01(\tR\fconfigSha256\"c\n" +
+	"\rconfig_sha256\x18\x03 \x01(\tR\fconfigSha256\x12\x1a\n" +
+	"\bfeatures\x18\x04 \x01(\rR\bfeatures\x12\x18\n" +
+	"\aclasses\x18\x05 \x01(\rR\aclasses\"c\n" +
 	"\vVectorChunk\x12(\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x14.fedmo.v1.VectorKindR\x04kind\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
