@@ -72,7 +72,9 @@ func (r *Runtime) NumClients() int { return len(r.Data.Parts) }
 // Hosts reports whether this runtime has client id's data. A nil part
 // means the client's data lives elsewhere (a process serving one real
 // client has only its own).
-func (r *Runtime) Hosts(id int) bool { return id >= 0 && id < len(r.Data.Parts) && r.Data.Parts[id] != nil }
+func (r *Runtime) Hosts(id int) bool {
+	return id >= 0 && id < len(r.Data.Parts) && r.Data.Parts[id] != nil
+}
 
 // Samples returns client i's number of training examples.
 func (r *Runtime) Samples(i int) int { return len(r.Data.Parts[i]) }
