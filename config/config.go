@@ -27,12 +27,13 @@ type Config struct {
 type Data struct {
 	Name            string    `yaml:"name"`              // mnist | synthetic | npy
 	Dir             string    `yaml:"dir"`               // mnist: IDX files ("" = the GoMNIST module's); npy: train_x.npy, ...
-	Partition       string    `yaml:"partition"`         // iid | dirichlet | dirichlet-client | shards | quantity | natural | file
+	Partition       string    `yaml:"partition"`         // iid | dirichlet | dirichlet-client | shards | quantity | natural | file | similarity
 	Alpha           float64   `yaml:"alpha"`             // Dirichlet concentration
 	MinSize         int       `yaml:"min_size"`          // dirichlet: resample until every client has this many rows
 	ShardsPerClient int       `yaml:"shards_per_client"` // shards: shards per client
 	Sigma           float64   `yaml:"sigma"`             // quantity: lognormal sigma of client sizes
 	PartitionFile   string    `yaml:"partition_file"`    // file: JSON list of index lists
+	Similarity      float64   `yaml:"similarity"`        // similarity: the iid share s of every client's rows (0 = sorted by label, 1 = iid)
 	Synthetic       Synthetic `yaml:"synthetic"`
 }
 

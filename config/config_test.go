@@ -78,6 +78,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{src: "algorithm: {momentum: {beta: 0}}", want: []string{"algorithm.momentum.beta", "0 < beta <= 1"}},
 		{src: "local: {lr: .nan}", want: []string{"local.lr", "finite"}},
 		{src: "data: {partition: file}", want: []string{"data.partition_file", "missing"}},
+		{src: "data: {partition: similarity, similarity: 10}", want: []string{"data.similarity", "0 <= similarity <= 1"}},
+		{src: "data: {partition: similar}", want: []string{"data.partition", "similarity"}},
 		{src: "- 1\n- 2", want: []string{"top level", "mapping"}},
 		{src: "rounds: [", want: []string{"config:"}},
 		{set: "local.lr", want: []string{"--set", "key=value"}},

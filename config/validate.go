@@ -10,7 +10,7 @@ import (
 // Names accepted by the string keys.
 var (
 	DataNames   = []string{"mnist", "synthetic", "npy"}
-	Partitions  = []string{"iid", "dirichlet", "dirichlet-client", "shards", "quantity", "natural", "file"}
+	Partitions  = []string{"iid", "dirichlet", "dirichlet-client", "shards", "quantity", "natural", "file", "similarity"}
 	ModelNames  = []string{"mlp", "softmax"}
 	InitNames   = []string{"zeros", "glorot", "he"}
 	AlgoNames   = []string{"fedavg", "scaffold"}
@@ -78,6 +78,10 @@ func (c Config) Validate() error {
 		}
 	case "quantity":
 		positive("data.sigma", d.Sigma)
+	case "similarity":
+		if !(d.Similarity >= 0 && d.Similarity <= 1) {
+			bad("data.similarity", "%v, want a share 0 <= similarity <= 1 (0.1 = 10%% of every client's rows iid)", d.Similarity)
+		}
 	}
 	if d.MinSize < 1 {
 		bad("data.min_size", "%d, want at least 1", d.MinSize)

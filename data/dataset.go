@@ -9,7 +9,8 @@
 // ships), FedProx Synthetic(alpha, beta), and the user's own NumPy files.
 // Partitioners: iid, dirichlet (per class, NIID-Bench), dirichlet-client
 // (Hsu et al.), shards (McMahan et al.), quantity (lognormal sizes), natural
-// (the generator's own users) and an explicit partition file.
+// (the generator's own users), similarity (Karimireddy et al.: s% iid, the
+// rest sorted by label) and an explicit partition file.
 //
 // # Determinism
 //

@@ -31,12 +31,16 @@ const (
 	PartitionNatural = "natural"
 	// PartitionFile reads an explicit partition from a JSON file.
 	PartitionFile = "file"
+	// PartitionSimilarity is the SCAFFOLD paper's "s% similarity": each
+	// client gets a Similarity share of its rows i.i.d. and the rest from
+	// the rows sorted by label.
+	PartitionSimilarity = "similarity"
 )
 
 // PartitionMethods returns the method names PartitionConfig accepts.
 func PartitionMethods() []string {
 	return []string{PartitionIID, PartitionDirichlet, PartitionDirichletClient, PartitionShards,
-		PartitionQuantity, PartitionNatural, PartitionFile}
+		PartitionQuantity, PartitionNatural, PartitionFile, PartitionSimilarity}
 }
 
 // Defaults for the zero values of PartitionConfig.
@@ -78,6 +82,10 @@ type PartitionConfig struct {
 	Sigma float64
 	// File is the JSON partition file of "file".
 	File string
+	// Similarity is the share s in [0, 1] of every client's rows that
+	// "similarity" draws i.i.d.; the rest come from the label-sorted rows.
+	// 0 is fully sorted (most heterogeneous), 1 is iid.
+	Similarity float64
 }
 
 // Validate checks the method name and the options the method uses.
@@ -114,6 +122,10 @@ func (c PartitionConfig) Validate() error {
 	case PartitionFile:
 		if c.File == "" {
 			return fmt.Errorf("data: partition file: no file name, want the path of a JSON list of index lists")
+		}
+	case PartitionSimilarity:
+		if !(c.Similarity >= 0 && c.Similarity <= 1) {
+			return fmt.Errorf("data: partition similarity: similarity %v, want a share 0 <= s <= 1 (0.1 = 10%% iid)", c.Similarity)
 		}
 	}
 	return nil
@@ -164,6 +176,8 @@ func Partition(labels []int, classes int, cfg PartitionConfig, seed uint64) ([][
 		return shards(r, labels, classes, cfg)
 	case PartitionQuantity:
 		return quantity(r, n, cfg), nil
+	case PartitionSimilarity:
+		return similarity(r, labels, classes, cfg), nil
 	}
 	return nil, fmt.Errorf("data: partition method %q has no implementation", cfg.Method)
 }

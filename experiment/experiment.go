@@ -121,7 +121,7 @@ func Dataset(cfg config.Config, opts Options) (*data.Federated, error) {
 		return nil, err
 	}
 	pc := data.PartitionConfig{Method: d.Partition, Clients: cfg.Clients, Alpha: d.Alpha, MinSize: d.MinSize,
-		ShardsPerClient: d.ShardsPerClient, Sigma: d.Sigma, File: d.PartitionFile}
+		ShardsPerClient: d.ShardsPerClient, Sigma: d.Sigma, File: d.PartitionFile, Similarity: d.Similarity}
 	if err := fd.SetPartition(pc, cfg.Seed); err != nil {
 		return nil, err
 	}
