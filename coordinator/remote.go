@@ -420,15 +420,12 @@ func (r *Remote) call(ctx context.Context, h Host, b *algorithms.Broadcast, task
 		return nil, st, err
 	}
 	st.Dispatch = time.Since(start)
-	next := func() (wire.Piece, error) {
+	next := func() (*fedmov1.TrainResponse, error) {
 		m, err := stream.Recv()
-		if err != nil {
-			return wire.Piece{}, err
-		}
 		if c := m.GetChunk(); c != nil {
 			st.BytesIn += int64(len(c.Data))
 		}
-		return wire.Piece{Chunk: m.GetChunk(), End: m.GetEnd()}, nil
+		return m, err
 	}
 	var ups []*algorithms.Update
 	for range tasks {

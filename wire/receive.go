@@ -1,38 +1,52 @@
 package wire
 
 import (
+	"errors"
 	"fmt"
+	"io"
 
 	fedmov1 "github.com/fedmo/fedmo/proto/fedmo/v1"
 )
 
-// Piece is one received message of a vector: a chunk or the end. Exactly
-// one of the two is set.
-type Piece struct {
-	Chunk *fedmov1.VectorChunk
-	End   *fedmov1.VectorEnd
+// Message is a stream message that may carry a vector's chunk or end:
+// *fedmov1.TrainRequest and *fedmov1.TrainResponse.
+type Message interface {
+	GetChunk() *fedmov1.VectorChunk
+	GetEnd() *fedmov1.VectorEnd
 }
 
-// ReceiveVector reads one whole vector of the given kind into dst, taking
-// messages from next until the vector's end. A message that is neither a
-// chunk nor an end, or any inconsistency, is an error wrapping ErrCorrupt;
-// errors from next are returned as they are.
-func ReceiveVector(kind fedmov1.VectorKind, dst []float64, next func() (Piece, error)) error {
-	a := NewAssembler(kind, dst)
+// ReceiveVector reads one vector of the given kind and len(dst) elements
+// into dst, calling recv (a gRPC stream's Recv) until the vector's
+// VectorEnd has been checked. A message that is neither a chunk nor an
+// end, an io.EOF before the end, and every check of Assembler fail with
+// an error that wraps ErrCorrupt; other errors from recv are returned
+// wrapped, so status.Code still reports the RPC's status.
+//
+// It is SendVector's counterpart: on a Train stream,
+//
+//	err := wire.ReceiveVector(fedmov1.VectorKind_VECTOR_KIND_MODEL, model, stream.Recv)
+func ReceiveVector[M Message](kind fedmov1.VectorKind, dst []float64, recv func() (M, error)) error {
+	var a Assembler
+	a.Reset(kind, dst)
 	for {
-		p, err := next()
+		m, err := recv()
 		if err != nil {
-			return err
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("%w: %s vector of %d elements: the stream ended after %d elements (truncated): %w",
+					ErrCorrupt, kind, len(dst), a.Received(), err)
+			}
+			return fmt.Errorf("wire: receive %s vector: %w", kind, err)
 		}
-		switch {
-		case p.Chunk != nil:
-			if err := a.Chunk(p.Chunk); err != nil {
+		if c := m.GetChunk(); c != nil {
+			if err := a.Chunk(c); err != nil {
 				return err
 			}
-		case p.End != nil:
-			return a.End(p.End)
-		default:
-			return fmt.Errorf("%w: %s vector: a message that is neither a chunk nor an end", ErrCorrupt, kind)
+			continue
 		}
+		if e := m.GetEnd(); e != nil {
+			return a.End(e)
+		}
+		return fmt.Errorf("%w: %s vector of %d elements: a message other than a chunk or an end after %d elements",
+			ErrCorrupt, kind, len(dst), a.Received())
 	}
 }

@@ -11,12 +11,13 @@ import (
 	"github.com/fedmo/fedmo/algorithms"
 	"github.com/fedmo/fedmo/client"
 	"github.com/fedmo/fedmo/experiment"
+	"github.com/fedmo/fedmo/membership"
 	fedmov1 "github.com/fedmo/fedmo/proto/fedmo/v1"
 	"github.com/fedmo/fedmo/wire"
 )
 
 // ProtocolVersion is the version of the wire protocol this build speaks.
-const ProtocolVersion = 1
+const ProtocolVersion = membership.ProtocolVersion
 
 // Trainer serves ClientService.Train: it runs the local updates of the
 // tasks a coordinator sends, on a client.Pool, with the same client
@@ -66,15 +67,8 @@ func (t *Trainer) Train(stream fedmov1.ClientService_TrainServer) error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	next := func() (wire.Piece, error) {
-		m, err := stream.Recv()
-		if err != nil {
-			return wire.Piece{}, err
-		}
-		return wire.Piece{Chunk: m.GetChunk(), End: m.GetEnd()}, nil
-	}
 	recv := func(kind fedmov1.VectorKind, dst []float64) error {
-		if err := wire.ReceiveVector(kind, dst, next); err != nil {
+		if err := wire.ReceiveVector(kind, dst, stream.Recv); err != nil {
 			if errors.Is(err, wire.ErrCorrupt) {
 				return status.Error(codes.DataLoss, err.Error())
 			}

@@ -196,6 +196,7 @@ func newLogger(quiet bool) *zap.Logger {
 	cfg.DisableStacktrace = true
 	cfg.DisableCaller = true
 	cfg.EncoderConfig.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05")
+	cfg.Level = zap.NewAtomicLevelAt(zap.InfoLevel)
 	if quiet {
 		cfg.Level = zap.NewAtomicLevelAt(zap.WarnLevel)
 	}
