@@ -204,7 +204,7 @@ func localCmd(ctx context.Context, args []string) error {
 	disp := progress.New(mode, cfg.Algorithm.Name, cfg.Rounds, os.Stderr, runLog)
 	res, err := coordinator.Run(ctx, cfg, buildOptions(), coordinator.Options{
 		Listen: "127.0.0.1:0", Gossip: membership.Config{Bind: "127.0.0.1:0", Profile: membership.ProfileLocal},
-		Security: security.Options{Insecure: true},
+		Security:     security.Options{Insecure: true},
 		Run:          runner.Options{Out: *out, Version: fedmoVersion(), Workers: runtime.GOMAXPROCS(0), Observer: disp, Logger: runLog},
 		RoundTimeout: 10 * time.Minute, Quorum: 1, WaitProcs: *procs, WaitTimeout: time.Minute, Ready: ready,
 	})
