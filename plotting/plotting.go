@@ -55,7 +55,13 @@ const bandAlpha = 0x38
 // Save draws the panels side by side into path (.png or .svg). It returns an
 // error, never panics, on data it cannot draw: series of unequal lengths,
 // NaN or infinite values, or values <= 0 on a logarithmic axis.
-func Save(path string, panels ...Panel) (err error) {
+func Save(path string, panels ...Panel) error {
+	return SaveTitled(path, "", panels...)
+}
+
+// SaveTitled is Save with a title over the whole figure (several lines if
+// it has "\n"); "" draws none.
+func SaveTitled(path, title string, panels ...Panel) (err error) {
 	ext := strings.ToLower(filepath.Ext(path))
 	if ext != ".png" && ext != ".svg" {
 		return fmt.Errorf("plotting: %s: want a .png or .svg file name", path)
@@ -79,13 +85,24 @@ func Save(path string, panels ...Panel) (err error) {
 		}
 	}()
 	cols := len(plots[0])
+	sty := plots[0][0].Title.TextStyle
+	sty.Font.Size = vg.Points(13)
+	var titleH vg.Length
+	if title != "" {
+		titleH = sty.Rectangle(title).Size().Y + 3*vg.Millimeter
+	}
+	width, height := PanelWidth*vg.Length(cols), PanelHeight+titleH
 	var c vg.CanvasWriterTo
 	if ext == ".svg" {
-		c = vgsvg.New(PanelWidth*vg.Length(cols), PanelHeight)
+		c = vgsvg.New(width, height)
 	} else {
-		c = vgimg.PngCanvas{Canvas: vgimg.New(PanelWidth*vg.Length(cols), PanelHeight)}
+		c = vgimg.PngCanvas{Canvas: vgimg.New(width, height)}
 	}
 	dc := draw.New(c)
+	if title != "" {
+		dc.FillText(sty, vg.Point{X: dc.Center().X, Y: dc.Max.Y - vg.Millimeter + sty.FontExtents().Descent}, title)
+		dc = draw.Crop(dc, 0, 0, 0, -titleH)
+	}
 	tiles := draw.Tiles{Rows: 1, Cols: cols, PadX: vg.Millimeter * 6, PadY: vg.Millimeter * 2,
 		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 4}
 	canvases := plot.Align(plots, tiles, dc)
@@ -205,7 +222,9 @@ func firstLine(s string) string {
 // logTicks labels 1, 2 and 5 times each power of ten when the axis spans
 // fewer than three decades (plot.LogTicks labels only the powers of ten,
 // often a single label on a loss curve), and the powers of ten otherwise,
-// with unlabelled minor ticks at 1..9 times each power.
+// with unlabelled minor ticks at 1..9 times each power. When that labels
+// fewer than two ticks (a narrow range) it labels every 1..9 multiple, and
+// failing that falls back to plot.DefaultTicks.
 type logTicks struct{}
 
 // Ticks implements plot.Ticker.
@@ -213,13 +232,29 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 	if !(lo > 0) || !(hi >= lo) || math.IsInf(hi, 0) {
 		return nil
 	}
-	lo10, hi10 := math.Floor(math.Log10(lo)), math.Ceil(math.Log10(hi))
-	labelled := []float64{1, 2, 5}
 	if math.Log10(hi/lo) >= 3 {
-		labelled = []float64{1}
+		return multiples(lo, hi, 1)
 	}
+	for _, labelled := range [][]float64{{1, 2, 5}, {1, 2, 3, 4, 5, 6, 7, 8, 9}} {
+		ticks := multiples(lo, hi, labelled...)
+		n := 0
+		for _, t := range ticks {
+			if t.Label != "" {
+				n++
+			}
+		}
+		if n >= 2 {
+			return ticks
+		}
+	}
+	return plot.DefaultTicks{}.Ticks(lo, hi)
+}
+
+// multiples returns a tick at every m*10^e (m = 1..9) in [lo, hi],
+// labelled when m is one of labelled.
+func multiples(lo, hi float64, labelled ...float64) []plot.Tick {
 	var ticks []plot.Tick
-	for e := lo10; e <= hi10; e++ {
+	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
 		pow := math.Pow(10, e)
 		for m := 1.0; m <= 9; m++ {
 			v := m * pow
@@ -229,7 +264,7 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 			t := plot.Tick{Value: v}
 			for _, l := range labelled {
 				if m == l {
-					t.Label = strconv.FormatFloat(v, 'g', -1, 64)
+					t.Label = strconv.FormatFloat(v, 'g', 4, 64)
 				}
 			}
 			ticks = append(ticks, t)

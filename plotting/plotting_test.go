@@ -2,6 +2,8 @@ package plotting
 
 import (
 	"bytes"
+	"image"
+	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -134,9 +136,49 @@ func TestLogTicks(t *testing.T) {
 	if got, want := strings.Join(labels(1e-9, 1), " "), "1e-09 1e-08 1e-07 1e-06 1e-05 0.0001 0.001 0.01 0.1 1"; got != want {
 		t.Errorf("labels over [1e-9, 1] = %q, want %q", got, want)
 	}
+	if got, want := strings.Join(labels(1.1, 1.7), " "), ""; got == want {
+		t.Errorf("labels over [1.1, 1.7]: none, want the linear fallback")
+	}
+	if got, want := strings.Join(labels(2.5, 4.5), " "), "3 4"; got != want {
+		t.Errorf("labels over [2.5, 4.5] = %q, want %q", got, want)
+	}
 	for _, r := range [][2]float64{{0, 1}, {-1, 1}, {2, 1}, {1, math.Inf(1)}} {
 		if got := (logTicks{}).Ticks(r[0], r[1]); got != nil {
 			t.Errorf("Ticks(%v, %v) = %v, want none", r[0], r[1], got)
 		}
+	}
+}
+
+func TestSaveTitledAddsATitleBand(t *testing.T) {
+	dir := t.TempDir()
+	plain, titled := filepath.Join(dir, "plain.png"), filepath.Join(dir, "titled.png")
+	if err := Save(plain, panel(), banded()); err != nil {
+		t.Fatal(err)
+	}
+	if err := SaveTitled(titled, "line one\nline two", panel(), banded()); err != nil {
+		t.Fatal(err)
+	}
+	size := func(path string) image.Config {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		c, err := png.DecodeConfig(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	a, b := size(plain), size(titled)
+	if a.Width != b.Width || b.Height <= a.Height {
+		t.Errorf("plain %dx%d, titled %dx%d: want the same width and a taller titled figure", a.Width, a.Height, b.Width, b.Height)
+	}
+	svg := filepath.Join(dir, "titled.svg")
+	if err := SaveTitled(svg, "a figure title", panel()); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := os.ReadFile(svg); !strings.Contains(string(s), "a figure title") {
+		t.Error("the SVG does not contain the title")
 	}
 }

@@ -1,6 +1,19 @@
-// Package report summarises finished runs: final and best test accuracy,
-// the first round that reaches a target accuracy, and time, as numbers, as
-// a text table and as learning curves.
+// Package report summarises runs: final and best test accuracy, the first
+// round that reaches a target accuracy, and time, as numbers, tables,
+// learning curves and a Markdown report.
+//
+// Runs come from memory (a finished simulate.Run) or from run directories
+// (Find, Load). ByConfig groups runs that differ only in their seed into
+// points, names each point by what sets it apart from the others
+// (AlgorithmName and key=value) and describes what they share (Describe).
+// A point's summary (Points.Summarize) is the mean and sample standard
+// deviation over its complete seeds; runs that diverged or did not finish
+// are counted, not averaged. PlotPoints draws a point as the mean curve over
+// its seeds with a min-max band; WriteReport writes report.md with the
+// tables and figures.
+//
+// Nothing here panics on a damaged run directory: a file that cannot be
+// read is an error that names it, and LoadAll sets such runs aside.
 package report
 
 import (
@@ -9,15 +22,23 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/fedmo/fedmo/config"
 	"github.com/fedmo/fedmo/engine"
 	"github.com/fedmo/fedmo/plotting"
 )
 
-// Run is one finished run to report on.
+// Run is one run to report on: finished, stopped, or (read from disk)
+// still going.
 type Run struct {
 	Label   string
 	Rounds  []engine.Metrics
 	Seconds float64
+
+	// Set by Load for runs read from a run directory.
+	Dir         string
+	Config      *config.Config
+	Status      string // the manifest's: StatusComplete, why the run stopped, or "" (no manifest yet)
+	FinalSHA256 string
 }
 
 // Summary is what a table shows of a run.
