@@ -90,7 +90,7 @@ func Run(ctx context.Context, opts Options) error {
 	if gcfg.Logger == nil {
 		gcfg.Logger = log
 	}
-	g, err := membership.Start(ctx, gcfg)
+	g, err := startGossip(ctx, gcfg, opts.CoordinatorWait, log)
 	if err != nil {
 		return err
 	}
@@ -166,6 +166,25 @@ func follow(ctx context.Context, g *membership.Gossip, name string, opts Options
 			if err := g.Join(ctx, opts.Gossip.Seeds); err != nil {
 				log.Debug("rejoin", zap.Error(err))
 			}
+		}
+	}
+}
+
+// startGossip joins the cluster, trying again while no seed answers (the
+// coordinator may start after its clients) for up to wait. A refusal is
+// final.
+func startGossip(ctx context.Context, cfg membership.Config, wait time.Duration, log *zap.Logger) (*membership.Gossip, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		g, err := membership.Start(ctx, cfg)
+		if err == nil || errors.Is(err, membership.ErrRefused) || time.Now().After(deadline) {
+			return g, err
+		}
+		log.Debug("join: no seed answered yet", zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }

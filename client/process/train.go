@@ -135,7 +135,7 @@ func (t *Trainer) Train(stream fedmov1.ClientService_TrainServer) error {
 			}
 		}
 	}
-	t.log.Debug("train", zap.Int64("round", h.Round), zap.Ints("clients", ids))
+	t.log.Info("train", zap.Int64("round", h.Round), zap.Ints("clients", ids))
 	return nil
 }
 

@@ -1,0 +1,289 @@
+package main
+
+// End-to-end tests: the fedmo binary, real processes on 127.0.0.1 with
+// ephemeral ports, real gRPC and gossip. Skipped under -short.
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fedmo/fedmo/runio"
+)
+
+var fedmoBin string
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		if !testingShort() {
+			dir, err := os.MkdirTemp("", "fedmo-e2e")
+			if err != nil {
+				panic(err)
+			}
+			defer os.RemoveAll(dir)
+			fedmoBin = filepath.Join(dir, "fedmo")
+			if out, err := exec.Command("go", "build", "-o", fedmoBin, ".").CombinedOutput(); err != nil {
+				fmt.Fprintf(os.Stderr, "build fedmo: %v\n%s", err, out)
+				return 1
+			}
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// testingShort reads -short before flag parsing has run in TestMain.
+func testingShort() bool {
+	for _, a := range os.Args[1:] {
+		if a == "-test.short" || a == "-test.short=true" {
+			return true
+		}
+	}
+	return false
+}
+
+const e2eConfig = `
+seed: 11
+rounds: 5
+clients: 20
+participation: 8
+data: {name: synthetic, partition: natural}
+model: {name: mlp, hidden: [16]}
+local: {steps: 5, batch: 10, lr: 0.05}
+eval: {every: 5}
+`
+
+func e2e(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end: starts real processes; skipped under -short")
+	}
+}
+
+// fedmo runs the binary to completion.
+func fedmo(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(fedmoBin, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("fedmo %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return out.String()
+}
+
+// start starts the binary in the background, logging into a file.
+func start(t *testing.T, logName string, args ...string) *exec.Cmd {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "fedmo-e2e-log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(dir, logName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(fedmoBin, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		f.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(f.Name())
+			t.Logf("--- %s:\n%s", logName, tail(string(b), 3000))
+		}
+		os.RemoveAll(dir)
+	})
+	return cmd
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func manifest(t *testing.T, dir string) *runio.Manifest {
+	t.Helper()
+	m, err := runio.ReadManifest(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func sameRounds(t *testing.T, what string, got, want *runio.Manifest) {
+	t.Helper()
+	if got.Status != "complete" || got.FinalModelSHA256 != want.FinalModelSHA256 || len(got.Rounds) != len(want.Rounds) {
+		t.Fatalf("%s: status %q, final %s, %d rounds; want complete, %s, %d rounds",
+			what, got.Status, got.FinalModelSHA256, len(got.Rounds), want.FinalModelSHA256, len(want.Rounds))
+	}
+	for i := range got.Rounds {
+		if got.Rounds[i].ModelSHA256 != want.Rounds[i].ModelSHA256 {
+			t.Fatalf("%s: round %d hash %s, want %s", what, i+1, got.Rounds[i].ModelSHA256, want.Rounds[i].ModelSHA256)
+		}
+	}
+}
+
+// TestLocalEqualsSimulate: for the same config and seed, fedmo local with
+// 1, 2 and 4 client processes ends on the simulator's every per-round hash.
+func TestLocalEqualsSimulate(t *testing.T) {
+	e2e(t)
+	cfgFile := writeConfig(t, e2eConfig)
+	for _, algo := range []struct {
+		name string
+		sets []string
+	}{
+		{"fedavg", []string{"algorithm.name=fedavg"}},
+		{"fedavg-m", []string{"algorithm.name=fedavg", "algorithm.momentum.beta=0.2"}},
+		{"scaffold", []string{"algorithm.name=scaffold"}},
+		{"scaffold-m", []string{"algorithm.name=scaffold", "algorithm.momentum.beta=0.2"}},
+		{"scaffold-m-vr", []string{"algorithm.name=scaffold", "algorithm.momentum.beta=0.2", "algorithm.momentum.vr=true"}},
+		{"server-nesterov", []string{"server.momentum=0.9", "server.nesterov=true"}},
+	} {
+		t.Run(algo.name, func(t *testing.T) {
+			var sets []string
+			for _, s := range algo.sets {
+				sets = append(sets, "--set", s)
+			}
+			sim := filepath.Join(t.TempDir(), "sim")
+			fedmo(t, append([]string{"simulate", "--config", cfgFile, "--out", sim, "--quiet"}, sets...)...)
+			want := manifest(t, sim)
+			for _, procs := range []int{1, 2, 4} {
+				dir := filepath.Join(t.TempDir(), fmt.Sprintf("local%d", procs))
+				fedmo(t, append([]string{"local", "--procs", fmt.Sprint(procs), "--config", cfgFile, "--out", dir, "--quiet"}, sets...)...)
+				sameRounds(t, fmt.Sprintf("local --procs %d", procs), manifest(t, dir), want)
+			}
+		})
+	}
+}
+
+// freePort returns a free TCP port on 127.0.0.1 (its UDP twin is almost
+// always free too; memberlist binds both).
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// waitRows waits until metrics.jsonl in dir has at least n rows.
+func waitRows(t *testing.T, dir string, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
+		if bytes.Count(b, []byte("\n")) >= n {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: fewer than %d rounds after %v", dir, n, timeout)
+}
+
+func waitExit(t *testing.T, cmd *exec.Cmd, timeout time.Duration) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		t.Fatalf("%s did not finish within %v", cmd.Args[1], timeout)
+		return nil
+	}
+}
+
+// slowConfig runs long enough (~150 rounds of ~20 ms, each busy with local
+// steps most of the time) that a kill lands mid-round and a late process
+// joins before the end.
+const slowConfig = `
+seed: 3
+rounds: 150
+clients: 30
+participation: 12
+data: {name: synthetic, partition: natural}
+model: {name: mlp, hidden: [64]}
+local: {steps: 60, batch: 20, lr: 0.02}
+algorithm: {name: scaffold, momentum: {beta: 0.5}}
+eval: {every: 50}
+`
+
+// TestClientKilledMidRound kills a client process with SIGKILL during the
+// run and adds another one: the run completes on the simulator's hashes.
+func TestClientKilledMidRound(t *testing.T) {
+	e2e(t)
+	cfgFile := writeConfig(t, slowConfig)
+	sim := filepath.Join(t.TempDir(), "sim")
+	fedmo(t, "simulate", "--config", cfgFile, "--out", sim, "--quiet")
+
+	dir := filepath.Join(t.TempDir(), "run")
+	gossip := freePort(t)
+	coord := start(t, "coordinator.log", "coordinator", "--config", cfgFile, "--out", dir, "--listen", "127.0.0.1:0",
+		"--gossip", gossip, "--profile", "local", "--wait-procs", "3")
+	var clients []*exec.Cmd
+	for i := range 3 {
+		clients = append(clients, start(t, fmt.Sprintf("client%d.log", i), "client", "--join", gossip, "--profile", "local", "--workers", "1"))
+	}
+	waitRows(t, dir, 4, time.Minute)
+	if err := clients[1].Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitRows(t, dir, 8, time.Minute)
+	late := start(t, "client3.log", "client", "--join", gossip, "--profile", "local", "--workers", "1") // joins mid-run
+	if err := waitExit(t, coord, 2*time.Minute); err != nil {
+		t.Fatalf("coordinator: %v", err)
+	}
+	sameRounds(t, "after a client was killed", manifest(t, dir), manifest(t, sim))
+	if b, _ := os.ReadFile(coord.Stdout.(*os.File).Name()); !bytes.Contains(b, []byte("re-hosting its clients")) {
+		t.Errorf("the coordinator never noticed the killed process")
+	}
+	if b, _ := os.ReadFile(late.Stdout.(*os.File).Name()); !bytes.Contains(b, []byte("\ttrain\t")) {
+		t.Errorf("the process that joined mid-run took no work:\n%s", tail(string(b), 2000))
+	}
+}
+
+// TestCoordinatorKilledAndResumed kills the coordinator with SIGKILL and
+// starts it again with --resume: the run ends on the uninterrupted hashes.
+func TestCoordinatorKilledAndResumed(t *testing.T) {
+	e2e(t)
+	cfgFile := writeConfig(t, slowConfig)
+	sim := filepath.Join(t.TempDir(), "sim")
+	fedmo(t, "simulate", "--config", cfgFile, "--out", sim, "--quiet")
+
+	dir := filepath.Join(t.TempDir(), "run")
+	gossip := freePort(t)
+	coordArgs := []string{"coordinator", "--out", dir, "--listen", "127.0.0.1:0", "--gossip", gossip, "--profile", "local", "--wait-procs", "2"}
+	coord := start(t, "coordinator.log", append(coordArgs, "--config", cfgFile)...)
+	for i := range 2 {
+		start(t, fmt.Sprintf("client%d.log", i), "client", "--join", gossip, "--profile", "local", "--workers", "1", "--coordinator-wait", "60s")
+	}
+	waitRows(t, dir, 5, time.Minute)
+	if err := coord.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	coord.Wait()
+	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err == nil {
+		t.Fatal("a killed coordinator wrote a manifest")
+	}
+	again := start(t, "coordinator2.log", append(coordArgs, "--resume")...)
+	if err := waitExit(t, again, 2*time.Minute); err != nil {
+		t.Fatalf("resumed coordinator: %v", err)
+	}
+	sameRounds(t, "after the coordinator was killed and resumed", manifest(t, dir), manifest(t, sim))
+}
