@@ -78,7 +78,8 @@ func curve(label string, runs []Run, f metric) plotting.Series {
 // every round) and, when a run measured it (eval.train_loss), the global
 // model's training loss, against rounds. A point with several runs is drawn
 // as the mean over its runs at each round (over the runs that reached it)
-// with a band from the minimum to the maximum. Loss axes are logarithmic
+// with a band from the minimum to the maximum; the legend, in the accuracy
+// panel, names the points, which keep their colours in every panel. Loss axes are logarithmic
 // when every value is positive and they span a factor of 3 or more. The figure's title is ps.Common and what
 // the lines show; it is an error if no run has any round.
 func PlotPoints(path string, ps Points) error {
@@ -86,12 +87,15 @@ func PlotPoints(path string, ps Points) error {
 	loss := plotting.Panel{Title: "mean local training loss", XLabel: "round", YLabel: "loss (clients' minibatches)"}
 	train := plotting.Panel{Title: "global training loss", XLabel: "round", YLabel: "loss (whole training set)"}
 	rounds, seeds := 0, []int{}
+	hasTrain := false
 	for _, p := range ps.Points {
+		// The legend is in the accuracy panel only; every panel keeps
+		// every point (empty if it has no data) so a point has one colour.
 		acc.Series = append(acc.Series, curve(p.Label, p.Runs, testAcc))
-		loss.Series = append(loss.Series, curve(p.Label, p.Runs, localLoss))
-		if t := curve(p.Label, p.Runs, trainLoss); len(t.Rounds) > 0 {
-			train.Series = append(train.Series, t)
-		}
+		loss.Series = append(loss.Series, curve("", p.Runs, localLoss))
+		t := curve("", p.Runs, trainLoss)
+		train.Series = append(train.Series, t)
+		hasTrain = hasTrain || len(t.Rounds) > 0
 		for _, r := range p.Runs {
 			rounds += len(r.Rounds)
 		}
@@ -103,7 +107,7 @@ func PlotPoints(path string, ps Points) error {
 		return fmt.Errorf("report: %s: no run has a finished round to draw", path)
 	}
 	panels := []plotting.Panel{acc, loss}
-	if len(train.Series) > 0 {
+	if hasTrain {
 		panels = append(panels, train)
 	}
 	for i := 1; i < len(panels); i++ {

@@ -134,7 +134,11 @@ func summaryRow(s PointSummary, keys []string, target float64) []string {
 	} else if s.Reached > 0 {
 		reach = pm(s.RoundsToTarget, 1) + fmt.Sprintf(" (%d/%d)", s.Reached, s.Complete)
 	}
-	return append(row, seeds, pm(s.FinalAcc, 4), pm(s.BestAcc, 4), reach, pm(s.Seconds, 1))
+	secPrec := 1
+	if s.Seconds.Mean < 10 {
+		secPrec = 2
+	}
+	return append(row, seeds, pm(s.FinalAcc, 4), pm(s.BestAcc, 4), reach, pm(s.Seconds, secPrec))
 }
 
 // failureWord says "diverged" when every failure is a divergence, "failed"

@@ -28,8 +28,9 @@ const FileName = "sweep.json"
 
 // File is the content of sweep.json.
 type File struct {
-	Spec Spec      `json:"spec"`
-	Runs []FileRun `json:"runs"`
+	Command string    `json:"command,omitempty"` // the command line that ran the sweep last
+	Spec    Spec      `json:"spec"`
+	Runs    []FileRun `json:"runs"`
 }
 
 // FileRun is one run in sweep.json.
@@ -52,6 +53,7 @@ type Options struct {
 	Build   experiment.Options
 	Display Display     // progress; nil shows nothing
 	Logger  *zap.Logger // nil = no logging
+	Command string      // the command line, recorded in sweep.json
 }
 
 // State is what became of one run.
@@ -136,7 +138,7 @@ func Run(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	if err := writeFile(opts.Out, spec, plan); err != nil {
+	if err := writeFile(opts.Out, opts.Command, spec, plan); err != nil {
 		return nil, err
 	}
 	var todo []int
@@ -293,8 +295,8 @@ func removeRunDir(dir string) error {
 }
 
 // writeFile writes sweep.json.
-func writeFile(out string, spec Spec, plan []Planned) error {
-	f := File{Spec: spec}
+func writeFile(out, command string, spec Spec, plan []Planned) error {
+	f := File{Command: command, Spec: spec}
 	for _, p := range plan {
 		f.Runs = append(f.Runs, FileRun{Dir: p.Name, Point: p.Point, Labels: p.Labels, Seed: p.Seed, ConfigSHA256: p.Config.Hash()})
 	}

@@ -46,7 +46,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 // loadPoints reads runs as points: one sweep directory as its grid, any
 // other paths as the run directories under them, grouped by config. Runs
 // that cannot be read are reported on stderr and left out.
-func loadPoints(paths []string) (report.Points, *sweep.File, error) {
+func loadPoints(paths []string) (report.Points, *sweep.File, []error, error) {
 	var (
 		ps      report.Points
 		f       *sweep.File
@@ -56,12 +56,12 @@ func loadPoints(paths []string) (report.Points, *sweep.File, error) {
 	if len(paths) == 1 && sweep.IsSweepDir(paths[0]) {
 		ps, f, skipped, err = sweep.Points(paths[0])
 		if err != nil {
-			return ps, nil, err
+			return ps, nil, nil, err
 		}
 	} else {
 		dirs, err := report.Find(paths...)
 		if err != nil {
-			return ps, nil, fmt.Errorf("%w: %v", errUsage, err)
+			return ps, nil, nil, fmt.Errorf("%w: %v", errUsage, err)
 		}
 		var runs []report.Run
 		runs, skipped = report.LoadAll(dirs)
@@ -75,9 +75,9 @@ func loadPoints(paths []string) (report.Points, *sweep.File, error) {
 		n += len(p.Runs)
 	}
 	if n == 0 {
-		return ps, f, fmt.Errorf("no readable runs in %s", strings.Join(paths, ", "))
+		return ps, f, skipped, fmt.Errorf("no readable runs in %s", strings.Join(paths, ", "))
 	}
-	return ps, f, nil
+	return ps, f, skipped, nil
 }
 
 func plotCmd(_ context.Context, args []string) error {
@@ -102,7 +102,7 @@ func plotCmd(_ context.Context, args []string) error {
 	if ext := strings.ToLower(*out); !strings.HasSuffix(ext, ".png") && !strings.HasSuffix(ext, ".svg") {
 		return fmt.Errorf("%w: -o %s: want a .png or .svg file name", errUsage, *out)
 	}
-	ps, _, err := loadPoints(paths)
+	ps, _, _, err := loadPoints(paths)
 	if err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func plotCmd(_ context.Context, args []string) error {
 	for _, p := range ps.Points {
 		runs += len(p.Runs)
 	}
-	fmt.Printf("wrote %s: %d lines from %d runs\n", *out, len(ps.Points), runs)
+	fmt.Printf("wrote %s: %d curves from %d runs\n", *out, len(ps.Points), runs)
 	return nil
 }
 
@@ -139,11 +139,11 @@ func reportCmd(_ context.Context, args []string) error {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return fmt.Errorf("%w: %s is not a directory", errUsage, dir)
 	}
-	ps, f, err := loadPoints(paths)
+	ps, f, skipped, err := loadPoints(paths)
 	if err != nil {
 		return err
 	}
-	doc := report.Document{Title: *title, Target: sweep.DefaultTarget}
+	doc := report.Document{Title: *title, Target: sweep.DefaultTarget, Skipped: skipped}
 	if doc.Title == "" {
 		doc.Title = "Report: " + dir
 	}

@@ -92,7 +92,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 	if _, err := sweep.Summary(*out, os.Stdout); err != nil {
 		return errors.Join(runErr, err)
 	}
-	fmt.Printf("\n%d runs: %d ran now, %d were complete already", len(res.Outcomes), res.Count(sweep.Ran), res.Count(sweep.Skipped))
+	fmt.Printf("\n%d runs: %d ran now, %d complete before", len(res.Outcomes), res.Count(sweep.Ran), res.Count(sweep.Skipped))
 	if n := res.Count(sweep.Diverged); n > 0 {
 		fmt.Printf(", %d diverged (a result: counted in the table, not averaged)", n)
 	}
