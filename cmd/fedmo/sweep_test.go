@@ -243,10 +243,16 @@ func TestVerifyCatches(t *testing.T) {
 		harm func(dir string)
 		want string
 	}{
-		{"edited by hand", func(d string) { editManifest(d, func(m *runio.Manifest) { m.Rounds[2].ModelSHA256 = strings.Repeat("0", 64) }, false) }, "manifest_sha256"},
-		{"round 3 of another run", func(d string) { editManifest(d, func(m *runio.Manifest) { m.Rounds[2].ModelSHA256 = strings.Repeat("0", 64) }, true) }, "round 3: the model hash differs"},
+		{"edited by hand", func(d string) {
+			editManifest(d, func(m *runio.Manifest) { m.Rounds[2].ModelSHA256 = strings.Repeat("0", 64) }, false)
+		}, "manifest_sha256"},
+		{"round 3 of another run", func(d string) {
+			editManifest(d, func(m *runio.Manifest) { m.Rounds[2].ModelSHA256 = strings.Repeat("0", 64) }, true)
+		}, "round 3: the model hash differs"},
 		{"other participants", func(d string) { editManifest(d, func(m *runio.Manifest) { m.Rounds[1].Participants[0]++ }, true) }, "round 2: the set of participants differs"},
-		{"final hash", func(d string) { editManifest(d, func(m *runio.Manifest) { m.FinalModelSHA256 = strings.Repeat("1", 64) }, true) }, "final model hash"},
+		{"final hash", func(d string) {
+			editManifest(d, func(m *runio.Manifest) { m.FinalModelSHA256 = strings.Repeat("1", 64) }, true)
+		}, "final model hash"},
 		{"config.yaml", func(d string) {
 			b, _ := os.ReadFile(filepath.Join(d, "config.yaml"))
 			os.WriteFile(filepath.Join(d, "config.yaml"), []byte(strings.Replace(string(b), "lr: 0.02", "lr: 0.03", 1)), 0o644)
