@@ -11,10 +11,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
 
+	"codeberg.org/sbinet/npyio"
+
+	"github.com/fedmo/fedmo/config"
+	"github.com/fedmo/fedmo/data"
+	"github.com/fedmo/fedmo/engine"
+	"github.com/fedmo/fedmo/experiment"
 	"github.com/fedmo/fedmo/runio"
 )
 
@@ -286,4 +293,96 @@ func TestCoordinatorKilledAndResumed(t *testing.T) {
 		t.Fatalf("resumed coordinator: %v", err)
 	}
 	sameRounds(t, "after the coordinator was killed and resumed", manifest(t, dir), manifest(t, sim))
+}
+
+// TestRealClientQuorumAndReplay: client 3 is a real client with its own
+// data. It is killed mid-run; the rounds that sample it close at their
+// deadline with the quorum, the manifest records who took part, and
+// fedmo simulate --replay reproduces the run bit for bit.
+func TestRealClientQuorumAndReplay(t *testing.T) {
+	e2e(t)
+	dir := t.TempDir()
+	base, err := config.Parse([]byte(e2eConfig), []string{"rounds=14"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := experiment.Dataset(base, experiment.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pooled, own := filepath.Join(dir, "pooled"), filepath.Join(dir, "own")
+	writeNPY(t, pooled, fd.Train, fd.Test, nil)
+	writeNPY(t, own, fd.Train, fd.Test, fd.Parts[3])
+	parts := filepath.Join(dir, "parts.json")
+	if err := data.WritePartitionFile(parts, fd.Parts); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := writeConfig(t, strings.Replace(e2eConfig, "data: {name: synthetic, partition: natural}",
+		fmt.Sprintf("data: {name: npy, dir: %q, partition: file, partition_file: %q}", pooled, parts), 1))
+	run := filepath.Join(dir, "run")
+	gossip := freePort(t)
+	coord := start(t, "coordinator.log", "coordinator", "--config", cfgFile, "--set", "rounds=14", "--out", run,
+		"--listen", "127.0.0.1:0", "--gossip", gossip, "--profile", "local", "--wait-procs", "2",
+		"--round-timeout", "1s", "--quorum", "0.5")
+	start(t, "virtual.log", "client", "--join", gossip, "--profile", "local", "--workers", "1")
+	real := start(t, "real.log", "client", "--join", gossip, "--profile", "local", "--data", own, "--id", "3")
+	waitRows(t, run, 3, time.Minute)
+	real.Process.Signal(syscall.SIGKILL)
+	if err := waitExit(t, coord, 2*time.Minute); err != nil {
+		t.Fatalf("coordinator: %v", err)
+	}
+	man := manifest(t, run)
+	if man.Status != "complete" || len(man.Rounds) != 14 {
+		t.Fatalf("manifest: %q, %d rounds", man.Status, len(man.Rounds))
+	}
+	with, without := 0, 0
+	for _, r := range man.Rounds {
+		sampled := slices.Contains(engine.Sample(base.Seed, r.Round-1, base.Clients, base.Participation), 3)
+		took := slices.Contains(r.Participants, 3)
+		switch {
+		case took:
+			with++
+		case sampled:
+			without++
+		}
+	}
+	if with == 0 || without == 0 {
+		t.Fatalf("real client 3 took part in %d rounds and was missing from %d sampled ones; want both", with, without)
+	}
+	replay := filepath.Join(dir, "replay")
+	fedmo(t, "simulate", "--replay", filepath.Join(run, "manifest.json"), "--out", replay, "--quiet")
+	sameRounds(t, "simulate --replay", manifest(t, replay), man)
+}
+
+// writeNPY writes train (only rows, if given) and test as a NumPy data dir.
+func writeNPY(t *testing.T, dir string, train, test *data.Dataset, rows []int) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if rows != nil {
+		sub := &data.Dataset{D: train.D, Classes: train.Classes}
+		for _, i := range rows {
+			sub.X = append(sub.X, train.Row(i)...)
+			sub.Y = append(sub.Y, train.Y[i])
+		}
+		train = sub
+	}
+	for name, ds := range map[string]*data.Dataset{"train": train, "test": test} {
+		if err := data.WriteNPYFloat64(filepath.Join(dir, name+"_x.npy"), ds.X, []int{ds.Len(), ds.D}); err != nil {
+			t.Fatal(err)
+		}
+		labels := make([]int64, ds.Len())
+		for i, y := range ds.Y {
+			labels[i] = int64(y)
+		}
+		f, err := os.Create(filepath.Join(dir, name+"_y.npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := npyio.Write(f, labels); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
 }
