@@ -6,20 +6,23 @@
 //
 // A checkpoint is a directory:
 //
-//	state.gob          the server state without the SCAFFOLD ledger, the round
-//	                   entries of the manifest so far and, per client, which
-//	                   ledger file holds its c_i; SHA-256 trailer
-//	ci-<client>-<round>.f64   client c_i as written after that round
-//	                   (little-endian float64, SHA-256 trailer)
+//	state.bin        a header (gob: the server's configuration and round,
+//	                 the caller's extra record, which ledger file holds
+//	                 each client's c_i) and the server's vectors (x,
+//	                 x^{r-1}, g, c, m, v) as little-endian float64
+//	ci-<round>.bin   the control variates that changed in that round:
+//	                 their client ids and values
 //
-// Only the control variates that changed are written each round (S of N),
-// not the whole ledger. A round's ledger files are written and synced
-// before state.gob is replaced (atomically), and files that the new state
-// no longer names are removed after it: a crash at any point leaves a
-// consistent checkpoint, the old one or the new one.
+// Every file ends with the SHA-256 of its content. Only the control
+// variates that changed are written each round (S of N), in one file. A
+// round's ledger file is written and synced before state.bin is replaced
+// (atomically), and ledger files that no client's latest c_i is in any
+// more are removed after it: a crash at any point leaves a consistent
+// checkpoint, the old one or the new one.
 package checkpoint
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
@@ -36,8 +39,8 @@ import (
 	"github.com/fedmo/fedmo/atomicfile"
 )
 
-// Version is the format version written into state.gob.
-const Version = 1
+// Version is the format version written into state.bin.
+const Version = 2
 
 // State is what a checkpoint holds.
 type State struct {
@@ -47,9 +50,21 @@ type State struct {
 	// Extra is the caller's own record of the finished rounds (e.g. the
 	// manifest's round entries), stored verbatim.
 	Extra []byte
-	// LedgerRound[i] is the round after which client i's c_i file was
-	// written; -1 means c_i is zero (never reported).
+	// LedgerRound[i] is the round whose ledger file holds client i's c_i;
+	// -1 means c_i is zero (never reported).
 	LedgerRound []int
+}
+
+// header is state.bin's gob part: State without the vectors.
+type header struct {
+	Version      int
+	ConfigSHA256 string
+	Config       algorithms.ServerConfig
+	Round        int
+	Extra        []byte
+	LedgerRound  []int
+	NumParams    int
+	Present      [6]bool // X, XPrev, G, C, M, V
 }
 
 // Writer writes checkpoints of one run into a directory.
@@ -71,6 +86,10 @@ func NewWriter(dir string, st *State) (*Writer, error) {
 	return w, nil
 }
 
+func vectors(s *algorithms.Server) [6]*[]float64 {
+	return [6]*[]float64{&s.X, &s.XPrev, &s.G, &s.C, &s.M, &s.V}
+}
+
 // Save writes the state after the server's last round. changed lists the
 // clients whose c_i changed in that round.
 func (w *Writer) Save(configSHA string, s *algorithms.Server, changed []int, extra []byte) error {
@@ -82,31 +101,53 @@ func (w *Writer) Save(configSHA string, s *algorithms.Server, changed []int, ext
 		}
 	}
 	old := append([]int(nil), w.written...)
+	var ids []int
 	for _, id := range changed {
-		if s.CI == nil || s.CI[id] == nil {
-			continue
+		if s.CI != nil && s.CI[id] != nil {
+			ids = append(ids, id)
 		}
-		if err := writeVector(filepath.Join(w.dir, ledgerName(id, round)), s.CI[id]); err != nil {
+	}
+	if len(ids) > 0 {
+		err := writeSummed(filepath.Join(w.dir, ledgerName(round)), func(bw *bufio.Writer) error {
+			binary.Write(bw, binary.LittleEndian, int64(len(ids)))
+			for _, id := range ids {
+				binary.Write(bw, binary.LittleEndian, int64(id))
+				writeFloats(bw, s.CI[id])
+			}
+			return nil
+		})
+		if err != nil {
 			return err
 		}
-		w.written[id] = round
+		for _, id := range ids {
+			w.written[id] = round
+		}
 	}
-	// The state without the ledger, which lives in its own files.
-	server := *s
-	server.CI = nil
-	st := State{Version: Version, ConfigSHA256: configSHA, Server: &server, Extra: extra, LedgerRound: w.written}
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(&st); err != nil {
-		return fmt.Errorf("checkpoint: encode: %w", err)
+	h := header{Version: Version, ConfigSHA256: configSHA, Config: s.Config, Round: round, Extra: extra,
+		LedgerRound: w.written, NumParams: len(s.X)}
+	vs := vectors(s)
+	for i, v := range vs {
+		h.Present[i] = *v != nil
 	}
-	sum := sha256.Sum256(buf.Bytes())
-	buf.Write(sum[:])
-	if err := atomicfile.Write(filepath.Join(w.dir, "state.gob"), buf.Bytes()); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+	err := writeSummed(filepath.Join(w.dir, "state.bin"), func(bw *bufio.Writer) error {
+		if err := gob.NewEncoder(bw).Encode(&h); err != nil {
+			return err
+		}
+		for _, v := range vs {
+			writeFloats(bw, *v)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	for id, r := range old { // superseded ledger files
-		if r >= 0 && r != w.written[id] {
-			os.Remove(filepath.Join(w.dir, ledgerName(id, r)))
+	live := map[int]bool{}
+	for _, r := range w.written {
+		live[r] = true
+	}
+	for _, r := range old { // ledger files no client needs any more
+		if r >= 0 && !live[r] {
+			os.Remove(filepath.Join(w.dir, ledgerName(r)))
 		}
 	}
 	return nil
@@ -115,77 +156,106 @@ func (w *Writer) Save(configSHA string, s *algorithms.Server, changed []int, ext
 // Load reads the checkpoint in dir. It returns an error that wraps
 // os.ErrNotExist when there is none.
 func Load(dir string) (*State, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "state.gob"))
+	path := filepath.Join(dir, "state.bin")
+	body, err := readSummed(path)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %w", err)
+		return nil, err
 	}
-	if len(b) < sha256.Size {
-		return nil, fmt.Errorf("checkpoint: %s: truncated", filepath.Join(dir, "state.gob"))
+	r := bytes.NewReader(body)
+	var h header
+	if err := gob.NewDecoder(r).Decode(&h); err != nil {
+		return nil, fmt.Errorf("checkpoint: %s: %w", path, err)
 	}
-	body, sum := b[:len(b)-sha256.Size], b[len(b)-sha256.Size:]
-	if s := sha256.Sum256(body); !bytes.Equal(s[:], sum) {
-		return nil, fmt.Errorf("checkpoint: %s: checksum mismatch (corrupted)", filepath.Join(dir, "state.gob"))
+	if h.Version != Version {
+		return nil, fmt.Errorf("checkpoint: format version %d, this fedmo reads %d", h.Version, Version)
 	}
-	var st State
-	if err := gob.NewDecoder(bytes.NewReader(body)).Decode(&st); err != nil {
-		return nil, fmt.Errorf("checkpoint: %s: %w", filepath.Join(dir, "state.gob"), err)
-	}
-	if st.Version != Version {
-		return nil, fmt.Errorf("checkpoint: format version %d, this fedmo reads %d", st.Version, Version)
-	}
-	s := st.Server
-	if s == nil || len(s.X) == 0 {
-		return nil, fmt.Errorf("checkpoint: %s holds no model", dir)
-	}
-	n := len(s.X)
-	// gob sends nil and empty slices alike: give back nil for "absent".
-	for _, v := range []*[]float64{&s.XPrev, &s.G, &s.C, &s.M, &s.V} {
-		if len(*v) == 0 {
-			*v = nil
-		} else if len(*v) != n {
-			return nil, fmt.Errorf("checkpoint: a state vector has %d elements, the model %d", len(*v), n)
+	n := h.NumParams
+	s := &algorithms.Server{Config: h.Config, Round: h.Round}
+	for i, v := range vectors(s) {
+		if !h.Present[i] {
+			continue
+		}
+		if *v, err = readFloats(r, n); err != nil {
+			return nil, fmt.Errorf("checkpoint: %s: %w", path, err)
 		}
 	}
-	if st.LedgerRound != nil {
-		if s.C == nil || len(st.LedgerRound) != s.Config.Clients {
-			return nil, fmt.Errorf("checkpoint: ledger of %d clients for a run of %d", len(st.LedgerRound), s.Config.Clients)
+	if s.X == nil {
+		return nil, fmt.Errorf("checkpoint: %s holds no model", path)
+	}
+	st := &State{Version: h.Version, ConfigSHA256: h.ConfigSHA256, Server: s, Extra: h.Extra, LedgerRound: h.LedgerRound}
+	if s.C == nil {
+		return st, nil
+	}
+	s.CI = make([][]float64, s.Config.Clients)
+	if h.LedgerRound == nil {
+		return st, nil
+	}
+	if len(h.LedgerRound) != s.Config.Clients {
+		return nil, fmt.Errorf("checkpoint: ledger of %d clients for a run of %d", len(h.LedgerRound), s.Config.Clients)
+	}
+	files := map[int]map[int][]float64{}
+	for id, round := range h.LedgerRound {
+		if round < 0 {
+			continue
 		}
-		s.CI = make([][]float64, len(st.LedgerRound))
-		for id, r := range st.LedgerRound {
-			if r < 0 {
-				continue
-			}
-			if s.CI[id], err = readVector(filepath.Join(dir, ledgerName(id, r)), n); err != nil {
+		if files[round] == nil {
+			if files[round], err = readLedger(filepath.Join(dir, ledgerName(round)), n); err != nil {
 				return nil, err
 			}
 		}
-	} else if s.C != nil {
-		s.CI = make([][]float64, s.Config.Clients)
+		if s.CI[id] = files[round][id]; s.CI[id] == nil {
+			return nil, fmt.Errorf("checkpoint: %s lacks client %d's control variate", ledgerName(round), id)
+		}
 	}
-	return &st, nil
+	return st, nil
+}
+
+func readLedger(path string, n int) (map[int][]float64, error) {
+	body, err := readSummed(path)
+	if err != nil {
+		return nil, err
+	}
+	r := bytes.NewReader(body)
+	var k int64
+	if err := binary.Read(r, binary.LittleEndian, &k); err != nil || k < 0 || k > int64(len(body)) {
+		return nil, fmt.Errorf("checkpoint: %s: bad count", path)
+	}
+	out := map[int][]float64{}
+	for range k {
+		var id int64
+		if err := binary.Read(r, binary.LittleEndian, &id); err != nil {
+			return nil, fmt.Errorf("checkpoint: %s: %w", path, err)
+		}
+		v, err := readFloats(r, n)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint: %s: %w", path, err)
+		}
+		out[int(id)] = v
+	}
+	return out, nil
 }
 
 // Exists reports whether dir holds a checkpoint.
 func Exists(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, "state.gob"))
+	_, err := os.Stat(filepath.Join(dir, "state.bin"))
 	return err == nil
 }
 
-func ledgerName(id, round int) string {
-	return "ci-" + strconv.Itoa(id) + "-" + strconv.Itoa(round) + ".f64"
-}
+// IsNotExist reports whether err says there is no checkpoint.
+func IsNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
 
-// writeVector writes v as little-endian float64 with a SHA-256 trailer.
-func writeVector(path string, v []float64) error {
+func ledgerName(round int) string { return "ci-" + strconv.Itoa(round) + ".bin" }
+
+// writeSummed writes what fill writes, then its SHA-256, atomically.
+func writeSummed(path string, fill func(*bufio.Writer) error) error {
 	err := atomicfile.WriteFunc(path, func(w io.Writer) error {
 		h := sha256.New()
-		mw := io.MultiWriter(w, h)
-		var b [8]byte
-		for _, x := range v {
-			binary.LittleEndian.PutUint64(b[:], math.Float64bits(x))
-			if _, err := mw.Write(b[:]); err != nil {
-				return err
-			}
+		bw := bufio.NewWriterSize(io.MultiWriter(w, h), 1<<16)
+		if err := fill(bw); err != nil {
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			return err
 		}
 		_, err := w.Write(h.Sum(nil))
 		return err
@@ -196,23 +266,39 @@ func writeVector(path string, v []float64) error {
 	return nil
 }
 
-func readVector(path string, n int) ([]float64, error) {
+// readSummed reads a file written by writeSummed and checks its SHA-256.
+func readSummed(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
-	if len(b) != 8*n+sha256.Size {
-		return nil, fmt.Errorf("checkpoint: %s has %d bytes, want %d", path, len(b), 8*n+sha256.Size)
+	if len(b) < sha256.Size {
+		return nil, fmt.Errorf("checkpoint: %s: truncated (corrupted)", path)
 	}
-	if s := sha256.Sum256(b[:8*n]); !bytes.Equal(s[:], b[8*n:]) {
+	body, sum := b[:len(b)-sha256.Size], b[len(b)-sha256.Size:]
+	if s := sha256.Sum256(body); !bytes.Equal(s[:], sum) {
 		return nil, fmt.Errorf("checkpoint: %s: checksum mismatch (corrupted)", path)
 	}
+	return body, nil
+}
+
+func writeFloats(w *bufio.Writer, v []float64) {
+	var b [8]byte
+	for _, x := range v {
+		binary.LittleEndian.PutUint64(b[:], math.Float64bits(x))
+		w.Write(b[:])
+	}
+}
+
+func readFloats(r *bytes.Reader, n int) ([]float64, error) {
+	if r.Len() < 8*n {
+		return nil, errors.New("truncated vector")
+	}
 	v := make([]float64, n)
+	var b [8]byte
 	for i := range v {
-		v[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+		r.Read(b[:])
+		v[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[:]))
 	}
 	return v, nil
 }
-
-// IsNotExist reports whether err says there is no checkpoint.
-func IsNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }

@@ -67,9 +67,24 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 			t.Errorf("c_%d = %v, want %v", id, got.CI[id], s.CI[id])
 		}
 	}
-	// Client 2's round-1 file was superseded by its round-2 file.
-	if _, err := os.Stat(filepath.Join(dir, ledgerName(2, 1))); !os.IsNotExist(err) {
-		t.Errorf("superseded ledger file still there: %v", err)
+	// Round 1's file still holds client 0's c_i; a third round moving 0
+	// makes it unneeded.
+	if _, err := os.Stat(filepath.Join(dir, ledgerName(1))); err != nil {
+		t.Errorf("round 1's ledger file, still needed for client 0, is gone: %v", err)
+	}
+	cp, err := Load(dir) // an independent copy to move on
+	if err != nil {
+		t.Fatal(err)
+	}
+	round(cp.Server, 0)
+	if err := w.Save("cfg", cp.Server, []int{0}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ledgerName(1))); !os.IsNotExist(err) {
+		t.Errorf("round 1's ledger file, needed by no client, is still there: %v", err)
+	}
+	if again, err := Load(dir); err != nil || !slices.Equal(again.Server.CI[2], s.CI[2]) || !slices.Equal(again.Server.CI[0], cp.Server.CI[0]) {
+		t.Fatalf("after the third save: %v", err)
 	}
 	// The loaded state continues exactly like the original.
 	round(s, 1)
@@ -80,7 +95,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 }
 
 func TestLoadDetectsCorruption(t *testing.T) {
-	for _, target := range []string{"state.gob", ledgerName(0, 1)} {
+	for _, target := range []string{"state.bin", ledgerName(1)} {
 		dir := t.TempDir()
 		s := server(t)
 		w, _ := NewWriter(dir, nil)
