@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/keepalive"
 )
 
@@ -68,11 +69,16 @@ const (
 	serverPingAfter   = 60 * time.Second // server: ping an idle client after this much silence
 )
 
-// Transport buffer sizes; see BenchmarkTransfer in package wire.
-const (
-	writeBufferBytes = 256 << 10
-	readBufferBytes  = 256 << 10
-)
+// sharedPool serves every fedmo server and connection of the process.
+//
+// Measured with BenchmarkTransfer in package wire (10M parameters,
+// GOMAXPROCS=2, loopback): this pool with its codec raised a one-way
+// transfer from a median 759 to 974 MB/s. Read and write buffers of 32 KiB
+// (gRPC's default) to 1 MiB, and fixed flow-control windows of 1 to 16 MiB
+// instead of gRPC's BDP estimation, made no difference beyond the noise,
+// so those stay at gRPC's defaults. gRPC v1.85 shares write buffers
+// between connections by default (grpc.SharedWriteBuffer is deprecated).
+var sharedPool = new(bufferPool)
 
 // ServerOptions returns the options for a fedmo gRPC server: transport
 // credentials, keepalive, message limits, and interceptors that recover
@@ -111,8 +117,8 @@ func ServerOptions(o Options) ([]grpc.ServerOption, error) {
 		}),
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
-		grpc.WriteBufferSize(writeBufferBytes),
-		grpc.ReadBufferSize(readBufferBytes),
+		grpc.ForceServerCodecV2(codec{pool: sharedPool}),
+		experimental.BufferPool(sharedPool),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 	}, nil
@@ -136,9 +142,9 @@ func DialOptions(o Options) ([]grpc.DialOption, error) {
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(MaxMessageBytes),
 			grpc.MaxCallSendMsgSize(MaxMessageBytes),
+			grpc.ForceCodecV2(codec{pool: sharedPool}),
 		),
-		grpc.WithWriteBufferSize(writeBufferBytes),
-		grpc.WithReadBufferSize(readBufferBytes),
+		experimental.WithBufferPool(sharedPool),
 	}
 	if o.TokenFile != "" {
 		token, err := readToken(o.TokenFile)

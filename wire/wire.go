@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"unsafe"
 
 	fedmov1 "github.com/fedmo/fedmo/proto/fedmo/v1"
 )
@@ -35,6 +36,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // CRC32C returns the CRC-32C (Castagnoli) of v's little-endian bytes, the
 // checksum a VectorEnd carries for v. It needs no buffer of v's size.
 func CRC32C(v []float64) uint32 {
+	if littleEndian {
+		return crc32.Checksum(bytesOf(v), castagnoli)
+	}
 	var buf [4096]byte
 	var crc uint32
 	for len(v) > 0 {
@@ -52,20 +56,25 @@ func CRC32C(v []float64) uint32 {
 // DefaultChunkBytes, anything else must lie in [MinChunkBytes,
 // MaxChunkBytes]. An empty v is sent as an End of length 0 alone.
 //
-// SendVector encodes every chunk into one buffer of at most chunkBytes,
-// reused for the whole call, and passes the same *VectorChunk each time
-// with its Offset and Data updated. So sendChunk must be done with the
-// chunk when it returns: it must not keep it or its Data, nor hand it to
-// another goroutine. A gRPC stream's Send satisfies this:
-// grpc.ClientStream.SendMsg and grpc.ServerStream.SendMsg, which the
-// generated Send methods call directly, marshal the message into gRPC's
-// own buffers (prepareMsg in grpc-go's stream.go) before they hand
-// anything to the transport or the retry buffer, and do not touch the
-// message after returning. The one exception grpc-go documents is a
-// stats handler or tracing library that keeps the message and reads it
-// lazily ("It is not safe to modify the message after calling SendMsg");
-// with such a handler installed, copy Data in sendChunk. The gRPC options
-// of package security install none.
+// SendVector copies nothing it need not. On a little-endian machine
+// (amd64, arm64, ...) memory already holds the wire format, so each
+// chunk's Data is a view of v itself; elsewhere chunks are encoded into
+// one buffer of at most chunkBytes, reused for the whole call. Either way
+// the same *VectorChunk is passed each time with its Offset and Data
+// updated. So sendChunk must be done with the chunk when it returns: it
+// must not modify Data, keep the chunk or its Data, or hand them to
+// another goroutine; and v must not change during the call.
+//
+// A gRPC stream's Send satisfies this. grpc.ClientStream.SendMsg and
+// grpc.ServerStream.SendMsg, which the generated Send methods call
+// directly, marshal the message into gRPC's own buffers (prepareMsg in
+// grpc-go v1.85 stream.go) before they hand anything to the transport or
+// to the retry buffer, and keep no reference to the message once they
+// return. The one exception grpc-go documents ("It is not safe to modify
+// the message after calling SendMsg. Tracing libraries and stats handlers
+// may use the message lazily.") is a stats handler that keeps the
+// message and reads it later; with such a handler installed, copy Data
+// in sendChunk. The options of package security install none.
 //
 // Errors returned by sendChunk or sendEnd are wrapped (errors.Is and
 // status.Code see through), so a gRPC client stream's io.EOF still means
@@ -85,11 +94,20 @@ func SendVector(kind fedmov1.VectorKind, v []float64, chunkBytes int,
 		return errors.New("wire: SendVector needs both send functions")
 	}
 	per := chunkBytes / 8
-	buf := make([]byte, 8*min(per, len(v)))
+	var buf []byte
+	if !littleEndian {
+		buf = make([]byte, 8*min(per, len(v)))
+	}
 	chunk := &fedmov1.VectorChunk{Kind: kind}
 	var crc uint32
 	for off := 0; off < len(v); off += per {
-		b := encode(buf, v[off:min(off+per, len(v))])
+		part := v[off:min(off+per, len(v))]
+		var b []byte
+		if littleEndian {
+			b = bytesOf(part) // already the wire format: no copy
+		} else {
+			b = encode(buf, part)
+		}
 		crc = crc32.Update(crc, castagnoli, b)
 		chunk.Offset = uint64(off)
 		chunk.Data = b
@@ -102,6 +120,15 @@ func SendVector(kind fedmov1.VectorKind, v []float64, chunkBytes int,
 		return fmt.Errorf("wire: send %s end: %w", kind, err)
 	}
 	return nil
+}
+
+// littleEndian reports whether float64 values are stored in memory as
+// their wire format, little-endian IEEE 754, as on amd64 and arm64.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// bytesOf returns the memory of v as bytes, without copying.
+func bytesOf(v []float64) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 8*len(v))
 }
 
 // encode writes v little-endian into buf, which has room for it, and
@@ -203,8 +230,12 @@ func (a *Assembler) Chunk(c *fedmov1.VectorChunk) error {
 	}
 	a.crc = crc32.Update(a.crc, castagnoli, c.Data)
 	d := a.dst[a.next : a.next+len(c.Data)/8]
-	for i := range d {
-		d[i] = math.Float64frombits(binary.LittleEndian.Uint64(c.Data[8*i : 8*i+8]))
+	if littleEndian {
+		copy(bytesOf(d), c.Data)
+	} else {
+		for i := range d {
+			d[i] = math.Float64frombits(binary.LittleEndian.Uint64(c.Data[8*i : 8*i+8]))
+		}
 	}
 	a.next += len(d)
 	return nil

@@ -434,3 +434,29 @@ func (r *byteReader) bytes(n int) []byte {
 func (r *byteReader) uint32() uint32 {
 	return uint32(r.next()) | uint32(r.next())<<8 | uint32(r.next())<<16 | uint32(r.next())<<24
 }
+
+// TestPortableCodec runs the round trip through the byte-by-byte encoding
+// that big-endian machines use.
+func TestPortableCodec(t *testing.T) {
+	defer func(le bool) { littleEndian = le }(littleEndian)
+	littleEndian = false
+	for _, n := range []int{0, 1, MinChunkBytes/8 + 3} {
+		v := vec(n)
+		s := record(t, model, v, MinChunkBytes)
+		if !bytes.Equal(bytes.Join(dataOf(s.chunks), nil), leBytes(v)) {
+			t.Errorf("n=%d: the chunks' data are not the little-endian bytes", n)
+		}
+		got, err := replay(model, n, s.chunks, s.end)
+		if err != nil || !sameBits(got, v) || CRC32C(v) != s.end.Crc32C {
+			t.Errorf("n=%d: %v, same %v, CRC32C %08x vs %08x", n, err, sameBits(got, v), CRC32C(v), s.end.Crc32C)
+		}
+	}
+}
+
+func dataOf(cs []*fedmov1.VectorChunk) [][]byte {
+	var out [][]byte
+	for _, c := range cs {
+		out = append(out, c.Data)
+	}
+	return out
+}
