@@ -27,6 +27,10 @@ type Options struct {
 	// GoModCache is the Go module cache, where MNIST is found when
 	// data.dir is empty (the GoMNIST module ships the IDX files).
 	GoModCache string
+	// Cache, if set, shares the datasets read from files (MNIST, NumPy)
+	// and their fingerprints between builds, as a sweep builds many runs
+	// of the same data. nil reads the files every time.
+	Cache *DataCache
 }
 
 // Setup is everything a run is built from.
@@ -48,16 +52,24 @@ func Build(cfg config.Config, opts Options) (*Setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	return WithData(cfg, fd)
+	return withData(cfg, fd, opts.Cache.fingerprint(fd.Train, fd.Test))
 }
 
 // WithData builds cfg's parts over a dataset the caller loaded: a real
 // client's own data, with its rows as its one part.
 func WithData(cfg config.Config, fd *data.Federated) (*Setup, error) {
+	return withData(cfg, fd, "")
+}
+
+// withData is WithData with the datasets' fingerprint if known ("": compute it).
+func withData(cfg config.Config, fd *data.Federated, fingerprint string) (*Setup, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Setup{Config: cfg, Data: fd, Fingerprint: data.Fingerprint(fd.Train, fd.Test)}
+	if fingerprint == "" {
+		fingerprint = data.Fingerprint(fd.Train, fd.Test)
+	}
+	s := &Setup{Config: cfg, Data: fd, Fingerprint: fingerprint}
 	var err error
 	if s.Model, err = Model(cfg.Model, fd.Train.D, fd.Train.Classes); err != nil {
 		return nil, err
@@ -107,9 +119,9 @@ func Dataset(cfg config.Config, opts Options) (*data.Federated, error) {
 				return nil, fmt.Errorf("data.dir is empty and %w", err)
 			}
 		}
-		fd.Train, fd.Test, err = data.LoadMNIST(dir)
+		fd.Train, fd.Test, err = opts.Cache.load("mnist", dir, data.LoadMNIST)
 	case "npy":
-		fd.Train, fd.Test, err = data.LoadNPY(d.Dir)
+		fd.Train, fd.Test, err = opts.Cache.load("npy", d.Dir, data.LoadNPY)
 	case "synthetic":
 		var syn *data.Federated
 		syn, err = data.Synthetic(data.SyntheticConfig{Alpha: d.Synthetic.Alpha, Beta: d.Synthetic.Beta, IID: d.Synthetic.IID, Users: cfg.Clients}, cfg.Seed)

@@ -50,7 +50,9 @@ type Options struct {
 	// 0 = 1. The results do not depend on it.
 	Workers int
 	Version string // fedmo version for the manifests
-	Build   experiment.Options
+	// Build is passed to every run; without a Build.Cache, Run makes one
+	// so that the runs share the datasets they read from files.
+	Build experiment.Options
 	Display Display     // progress; nil shows nothing
 	Logger  *zap.Logger // nil = no logging
 	Command string      // the command line, recorded in sweep.json
@@ -127,6 +129,9 @@ func Run(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 		parallel = runtime.GOMAXPROCS(0)
 	}
 	workers := max(opts.Workers, 1)
+	if opts.Build.Cache == nil { // every run of a sweep reads the same data once
+		opts.Build.Cache = &experiment.DataCache{}
+	}
 	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("sweep: %w", err)
 	}
