@@ -52,7 +52,7 @@ type Options struct {
 	Version string // fedmo version for the manifests
 	// Build is passed to every run; without a Build.Cache, Run makes one
 	// so that the runs share the datasets they read from files.
-	Build experiment.Options
+	Build   experiment.Options
 	Display Display     // progress; nil shows nothing
 	Logger  *zap.Logger // nil = no logging
 	Command string      // the command line, recorded in sweep.json
