@@ -32,6 +32,11 @@ type Series struct {
 	Rounds []float64
 	Values []float64
 	Lo, Hi []float64 // optional band; both or neither
+	// Color is a 1-based index into plotutil's palette; 0 picks the
+	// series' position in its panel. Dash is 0 for a solid line, 1, 2, ...
+	// for plotutil's dash patterns; with Color 0 it also follows the
+	// position (a new pattern every 7 series).
+	Color, Dash int
 }
 
 // Panel is one chart of several series.
@@ -40,6 +45,9 @@ type Panel struct {
 	Series                []Series
 	LegendBottom          bool // legend in the lower right corner (rising curves) instead of the upper right
 	LogY                  bool // logarithmic y axis; every value (and band) must then be above 0
+	// LegendOffset moves the legend from its corner towards the middle by
+	// this fraction of the panel's height.
+	LegendOffset float64
 }
 
 // PanelWidth and PanelHeight are the size of one panel; panels are drawn
@@ -124,6 +132,11 @@ func build(pn Panel) (*plot.Plot, error) {
 	p.Y.Label.Text = pn.YLabel
 	p.Add(plotter.NewGrid())
 	p.Legend.Top = !pn.LegendBottom
+	if pn.LegendBottom {
+		p.Legend.YOffs = vg.Length(pn.LegendOffset) * PanelHeight
+	} else {
+		p.Legend.YOffs = -vg.Length(pn.LegendOffset) * PanelHeight
+	}
 	if pn.LogY {
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = logTicks{}
@@ -135,7 +148,12 @@ func build(pn Panel) (*plot.Plot, error) {
 		if len(s.Rounds) == 0 {
 			continue
 		}
-		col := plotutil.Color(i)
+		col, dash := plotutil.Color(i), plotutil.Dashes(i/7)
+		if s.Color > 0 {
+			col, dash = plotutil.Color(s.Color-1), plotutil.Dashes(s.Dash)
+		} else if s.Dash > 0 {
+			dash = plotutil.Dashes(s.Dash)
+		}
 		if s.Lo != nil {
 			ring := make(plotter.XYs, 0, 2*len(s.Rounds))
 			for j := range s.Rounds {
@@ -162,7 +180,7 @@ func build(pn Panel) (*plot.Plot, error) {
 			return nil, fmt.Errorf("series %q: %w", s.Label, err)
 		}
 		l.Color = col
-		l.Dashes = plotutil.Dashes(i / 7)
+		l.Dashes = dash
 		l.Width = vg.Points(1.5)
 		p.Add(l)
 		if s.Label != "" {
@@ -232,8 +250,16 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 	if !(lo > 0) || !(hi >= lo) || math.IsInf(hi, 0) {
 		return nil
 	}
-	if math.Log10(hi/lo) >= 3 {
-		return multiples(lo, hi, 1)
+	if decades := math.Log10(hi / lo); decades >= 3 {
+		ticks := multiples(lo, hi, 1)
+		// Label every step-th power of ten, at most about 8 labels.
+		step := max(1, int(math.Ceil(decades/8)))
+		for i := range ticks {
+			if ticks[i].Label != "" && int(math.Round(math.Log10(ticks[i].Value)))%step != 0 {
+				ticks[i].Label = ""
+			}
+		}
+		return ticks
 	}
 	for _, labelled := range [][]float64{{1, 2, 5}, {1, 2, 3, 4, 5, 6, 7, 8, 9}} {
 		ticks := multiples(lo, hi, labelled...)

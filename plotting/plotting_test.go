@@ -2,6 +2,7 @@ package plotting
 
 import (
 	"bytes"
+	"fmt"
 	"image"
 	"image/png"
 	"math"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gonum.org/v1/plot/plotutil"
 )
 
 func panel() Panel {
@@ -133,8 +136,11 @@ func TestLogTicks(t *testing.T) {
 	if got, want := strings.Join(labels(0.08, 2.4), " "), "0.1 0.2 0.5 1 2"; got != want {
 		t.Errorf("labels over [0.08, 2.4] = %q, want %q", got, want)
 	}
-	if got, want := strings.Join(labels(1e-9, 1), " "), "1e-09 1e-08 1e-07 1e-06 1e-05 0.0001 0.001 0.01 0.1 1"; got != want {
-		t.Errorf("labels over [1e-9, 1] = %q, want %q", got, want)
+	if got, want := strings.Join(labels(1e-7, 1), " "), "1e-07 1e-06 1e-05 0.0001 0.001 0.01 0.1 1"; got != want {
+		t.Errorf("labels over [1e-7, 1] = %q, want %q", got, want)
+	}
+	if got, want := strings.Join(labels(1e-20, 10), " "), "1e-18 1e-15 1e-12 1e-09 1e-06 0.001 1"; got != want {
+		t.Errorf("labels over [1e-20, 10] = %q, want %q (every 3rd decade)", got, want)
 	}
 	if got, want := strings.Join(labels(1.1, 1.7), " "), ""; got == want {
 		t.Errorf("labels over [1.1, 1.7]: none, want the linear fallback")
@@ -180,5 +186,24 @@ func TestSaveTitledAddsATitleBand(t *testing.T) {
 	}
 	if s, _ := os.ReadFile(svg); !strings.Contains(string(s), "a figure title") {
 		t.Error("the SVG does not contain the title")
+	}
+}
+
+// TestExplicitColors: series with the same Color share the palette entry,
+// whatever their position.
+func TestExplicitColors(t *testing.T) {
+	svg := filepath.Join(t.TempDir(), "c.svg")
+	p := Panel{LegendOffset: 0.3, Series: []Series{
+		{Label: "a", Rounds: []float64{1, 2}, Values: []float64{1, 2}, Color: 3},
+		{Label: "b", Rounds: []float64{1, 2}, Values: []float64{2, 1}, Color: 3, Dash: 1},
+	}}
+	if err := Save(svg, p); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(svg)
+	r, g, bl, _ := plotutil.Color(2).RGBA()
+	want := fmt.Sprintf("stroke:#%02X%02X%02X", r>>8, g>>8, bl>>8)
+	if n := strings.Count(string(b), want); n < 4 { // two lines and two legend samples
+		t.Errorf("%s appears %d times in the SVG, want the lines and legend samples of both series", want, n)
 	}
 }
