@@ -10,8 +10,26 @@
 //
 // SendVector writes a vector through two send functions, so it serves
 // both directions of ClientService.Train (TrainRequest and TrainResponse
-// wrap the same VectorChunk and VectorEnd). An Assembler reads one back
-// into a slice of the length the receiver expects.
+// wrap the same VectorChunk and VectorEnd). ReceiveVector reads one back
+// from a stream's Recv into a slice of the length the receiver expects;
+// an Assembler does the same one message at a time, for a receiver that
+// dispatches messages itself.
+//
+//	// sender (coordinator)
+//	err := wire.SendVector(fedmov1.VectorKind_VECTOR_KIND_MODEL, x, 0,
+//		func(c *fedmov1.VectorChunk) error {
+//			return stream.Send(&fedmov1.TrainRequest{Msg: &fedmov1.TrainRequest_Chunk{Chunk: c}})
+//		},
+//		func(e *fedmov1.VectorEnd) error {
+//			return stream.Send(&fedmov1.TrainRequest{Msg: &fedmov1.TrainRequest_End{End: e}})
+//		})
+//
+//	// receiver (client process), after the TrainHeader
+//	x := make([]float64, header.NumParams)
+//	err := wire.ReceiveVector(fedmov1.VectorKind_VECTOR_KIND_MODEL, x, stream.Recv)
+//
+// A receiver should bound the length it allocates (NumParams comes from
+// the peer) by what its configuration expects.
 //
 // # What is checked
 //

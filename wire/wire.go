@@ -17,9 +17,10 @@ import (
 //
 // The gRPC message that carries a chunk is a few bytes longer than its
 // data, so MaxChunkBytes keeps every message far below gRPC's default
-// 4 MiB receive limit. Throughput on loopback was flat across this range
-// (see BenchmarkTransfer); smaller chunks cost per-message overhead,
-// larger ones memory per stream.
+// 4 MiB receive limit. On loopback (BenchmarkChunkSize, 10M parameters)
+// 64 KiB chunks were about 25% slower than the rest; 128 KiB to 1 MiB
+// were within the noise of each other. Smaller chunks cost per-message
+// overhead, larger ones buffer memory per stream.
 const (
 	MinChunkBytes     = 64 << 10
 	MaxChunkBytes     = 1 << 20

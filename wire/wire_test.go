@@ -460,3 +460,49 @@ func dataOf(cs []*fedmov1.VectorChunk) [][]byte {
 	}
 	return out
 }
+
+func TestReceiveVector(t *testing.T) {
+	v := vec(MinChunkBytes/8*2 + 1)
+	s := record(t, control, v, MinChunkBytes)
+	msgs := func(extra ...*fedmov1.TrainResponse) []*fedmov1.TrainResponse {
+		var out []*fedmov1.TrainResponse
+		for _, c := range s.chunks {
+			out = append(out, &fedmov1.TrainResponse{Msg: &fedmov1.TrainResponse_Chunk{Chunk: c}})
+		}
+		return append(out, extra...)
+	}
+	end := &fedmov1.TrainResponse{Msg: &fedmov1.TrainResponse_End{End: s.end}}
+	update := &fedmov1.TrainResponse{Msg: &fedmov1.TrainResponse_Update{Update: &fedmov1.UpdateHeader{}}}
+	boom := errors.New("boom")
+	recvFrom := func(ms []*fedmov1.TrainResponse, final error) func() (*fedmov1.TrainResponse, error) {
+		return func() (*fedmov1.TrainResponse, error) {
+			if len(ms) == 0 {
+				return nil, final
+			}
+			m := ms[0]
+			ms = ms[1:]
+			return m, nil
+		}
+	}
+	dst := make([]float64, len(v))
+	if err := ReceiveVector(control, dst, recvFrom(msgs(end, update), io.EOF)); err != nil || !sameBits(dst, v) {
+		t.Fatalf("ReceiveVector: %v (same %v)", err, sameBits(dst, v))
+	}
+	for _, tc := range []struct {
+		name    string
+		ms      []*fedmov1.TrainResponse
+		final   error
+		corrupt bool
+		is      error
+	}{
+		{"stream ends early", msgs(), io.EOF, true, io.EOF},
+		{"a header inside the vector", msgs(update), io.EOF, true, nil},
+		{"a nil message", msgs(nil), io.EOF, true, nil},
+		{"the RPC fails", msgs(), boom, false, boom},
+	} {
+		err := ReceiveVector(control, make([]float64, len(v)), recvFrom(tc.ms, tc.final))
+		if err == nil || errors.Is(err, ErrCorrupt) != tc.corrupt || (tc.is != nil && !errors.Is(err, tc.is)) || !strings.HasPrefix(err.Error(), "wire: ") {
+			t.Errorf("%s: %v, want ErrCorrupt %v and wrapping %v", tc.name, err, tc.corrupt, tc.is)
+		}
+	}
+}
