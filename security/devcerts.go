@@ -38,6 +38,13 @@ const (
 	devBackdate     = time.Hour            // tolerate clocks a little behind
 )
 
+// bothUsages: every fedmo process is a gRPC server and a gRPC client (the
+// coordinator serves GetConfig and calls Train; a client process serves
+// Train and calls GetConfig), and presents one certificate in both roles.
+// By convention the coordinator takes server.pem and client processes
+// client.pem.
+var bothUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+
 // WriteDevCerts writes a development PKI into dir (created with
 // permissions 0700 if needed):
 // a CA (ca.pem, ca-key.pem) valid for 10 years, a server certificate
@@ -103,7 +110,7 @@ func WriteDevCerts(dir string, hosts []string) error {
 		NotBefore:   now,
 		NotAfter:    now.Add(devLeafValidity),
 		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage: bothUsages,
 		IPAddresses: ips,
 		DNSNames:    dns,
 	})
@@ -115,7 +122,9 @@ func WriteDevCerts(dir string, hosts []string) error {
 		NotBefore:   now,
 		NotAfter:    now.Add(devLeafValidity),
 		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		ExtKeyUsage: bothUsages,
+		IPAddresses: ips,
+		DNSNames:    dns,
 	})
 	if err != nil {
 		return err
