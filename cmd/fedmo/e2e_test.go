@@ -386,3 +386,54 @@ func writeNPY(t *testing.T, dir string, train, test *data.Dataset, rows []int) {
 		f.Close()
 	}
 }
+
+// TestSecureRun runs a coordinator and two client processes with mutual
+// TLS, a token and gossip encryption, all from `fedmo certs`; a client
+// without the token, one without the gossip key and one without a client
+// certificate never take part.
+func TestSecureRun(t *testing.T) {
+	e2e(t)
+	pki := filepath.Join(t.TempDir(), "pki")
+	fedmo(t, "certs", pki)
+	fedmo(t, "certs", filepath.Join(pki, "other")) // another CA's certificates
+	key := filepath.Join(pki, "gossip.key")
+	if err := os.WriteFile(key, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := func(f string) string { return filepath.Join(pki, f) }
+	cfgFile := writeConfig(t, e2eConfig)
+	sim := filepath.Join(t.TempDir(), "sim")
+	fedmo(t, "simulate", "--config", cfgFile, "--out", sim, "--quiet")
+
+	run := filepath.Join(t.TempDir(), "run")
+	gossip := freePort(t)
+	common := []string{"--profile", "local", "--gossip-key", key, "--token-file", p("token"), "--tls-ca", p("ca.pem")}
+	coord := start(t, "coordinator.log", append([]string{"coordinator", "--config", cfgFile, "--out", run, "--listen", "127.0.0.1:0",
+		"--gossip", gossip, "--wait-procs", "2", "--tls-cert", p("server.pem"), "--tls-key", p("server-key.pem")}, common...)...)
+	// Outsiders first, while the coordinator waits: each lacks one secret.
+	noKey := exec.Command(fedmoBin, "client", "--join", gossip, "--profile", "local", "--token-file", p("token"), "--tls-ca", p("ca.pem"),
+		"--tls-cert", p("client.pem"), "--tls-key", p("client-key.pem"), "--coordinator-wait", "3s")
+	if out, err := noKey.CombinedOutput(); err == nil {
+		t.Errorf("a client without the gossip key joined:\n%s", out)
+	}
+	for name, args := range map[string][]string{
+		"token":              {"--gossip-key", key, "--tls-ca", p("ca.pem"), "--tls-cert", p("client.pem"), "--tls-key", p("client-key.pem")},
+		"client certificate": {"--gossip-key", key, "--tls-ca", p("ca.pem"), "--token-file", p("token"),
+			"--tls-cert", p("other/client.pem"), "--tls-key", p("other/client-key.pem")},
+	} {
+		cmd := exec.Command(fedmoBin, append([]string{"client", "--join", gossip, "--profile", "local", "--coordinator-wait", "3s"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Errorf("a client without the %s was not refused:\n%s", name, tail(string(out), 1500))
+		}
+		t.Logf("without the %s: %s", name, tail(strings.TrimSpace(string(out)), 300))
+	}
+	clientArgs := append([]string{"client", "--join", gossip, "--tls-cert", p("client.pem"), "--tls-key", p("client-key.pem"), "--coordinator-wait", "5s"}, common...)
+	for i := range 2 {
+		start(t, fmt.Sprintf("client%d.log", i), clientArgs...)
+	}
+	if err := waitExit(t, coord, 2*time.Minute); err != nil {
+		t.Fatalf("coordinator: %v", err)
+	}
+	sameRounds(t, "secure run", manifest(t, run), manifest(t, sim))
+}
