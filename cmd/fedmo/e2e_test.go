@@ -417,7 +417,7 @@ func TestSecureRun(t *testing.T) {
 		t.Errorf("a client without the gossip key joined:\n%s", out)
 	}
 	for name, args := range map[string][]string{
-		"token":              {"--gossip-key", key, "--tls-ca", p("ca.pem"), "--tls-cert", p("client.pem"), "--tls-key", p("client-key.pem")},
+		"token": {"--gossip-key", key, "--tls-ca", p("ca.pem"), "--tls-cert", p("client.pem"), "--tls-key", p("client-key.pem")},
 		"client certificate": {"--gossip-key", key, "--tls-ca", p("ca.pem"), "--token-file", p("token"),
 			"--tls-cert", p("other/client.pem"), "--tls-key", p("other/client-key.pem")},
 	} {
