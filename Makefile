@@ -4,7 +4,7 @@ VERSION := $(shell git rev-parse HEAD 2>/dev/null || echo devel)
 LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/fedmo
 # Packages that start goroutines run their tests under the race detector too.
-RACE_PKGS := ./engine/... ./simulate/... ./experiment/... ./client/...
+RACE_PKGS := ./engine/... ./simulate/... ./experiment/... ./client/... ./coordinator/... ./membership/... ./wire/... ./security/... ./runner/... ./sweep/... ./cmd/...
 
 .PHONY: all build test race lint bench demo clean proto proto-check
 
