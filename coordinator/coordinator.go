@@ -125,11 +125,28 @@ func Run(ctx context.Context, cfg config.Config, build experiment.Options, opts 
 		Quorum: opts.Quorum, Dial: dialOpts, Logger: log,
 	}, dir)
 	defer remote.Close()
+	go watch(g, remote, log)
 
 	ropts := opts.Run
 	ropts.Checkpoint = true
 	ropts.Observer = engine.Observers{roundLog(log, remote, dir), opts.Run.Observer}
 	return runner.Run(ctx, setup, remote, ropts)
+}
+
+// watch logs membership changes and tells the executor of client
+// processes that gossip declares failed or gone. It ends when the
+// membership closes its event channel.
+func watch(g membership.Membership, r *Remote, log *zap.Logger) {
+	for ev := range g.Events() {
+		if ev.Member.Meta.Role != membership.Client {
+			continue
+		}
+		log.Info("membership", zap.Stringer("event", ev.Kind), zap.String("process", ev.Member.Name),
+			zap.String("grpc", ev.Member.Meta.GRPC), zap.Int64("real", ev.Member.Meta.Real))
+		if ev.Kind == membership.Fail || ev.Kind == membership.Leave {
+			r.Gone(ev.Member.Name)
+		}
+	}
 }
 
 // roundLog writes the coordinator's structured line per round.

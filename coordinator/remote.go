@@ -85,6 +85,7 @@ type Remote struct {
 	free    [][]float64
 	used    [][]float64
 	stats   Stats
+	cancels map[string]context.CancelFunc // in-flight calls by host
 }
 
 // NewRemote returns an executor over the processes dir lists.
@@ -102,7 +103,22 @@ func NewRemote(cfg RemoteConfig, dir Directory) *Remote {
 		cfg.RoundTimeout = 10 * time.Minute
 	}
 	return &Remote{cfg: cfg, dir: dir, log: cfg.Logger, conns: map[string]*grpc.ClientConn{},
-		dead: map[string]bool{}, realIDs: map[int64]bool{}}
+		dead: map[string]bool{}, realIDs: map[int64]bool{}, cancels: map[string]context.CancelFunc{}}
+}
+
+// Gone tells the executor that gossip declared a process failed or gone:
+// its call in flight, if any, is cancelled and its tasks re-hosted, without
+// waiting for the RPC to time out (a hung process never answers).
+func (r *Remote) Gone(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cancel, ok := r.cancels[name]; ok {
+		cancel()
+	}
+	if !r.dead[name] {
+		r.log.Info("gossip: client process gone", zap.String("process", name))
+	}
+	r.dead[name] = true
 }
 
 // Stats returns the last round's traffic.
@@ -250,10 +266,20 @@ func (r *Remote) Execute(ctx context.Context, b *algorithms.Broadcast, tasks []e
 				continue
 			}
 			wg.Add(1)
+			cctx, ccancel := context.WithCancel(ctx)
+			r.mu.Lock()
+			r.cancels[h.Name] = ccancel
+			r.mu.Unlock()
 			go func() {
 				defer wg.Done()
+				defer func() {
+					r.mu.Lock()
+					delete(r.cancels, h.Name)
+					r.mu.Unlock()
+					ccancel()
+				}()
 				res := callResult{host: h, tasks: ts}
-				res.updates, res.stats, res.err = r.call(ctx, h, b, ts)
+				res.updates, res.stats, res.err = r.call(cctx, h, b, ts)
 				results <- res
 			}()
 		}

@@ -437,3 +437,35 @@ func TestSecureRun(t *testing.T) {
 	}
 	sameRounds(t, "secure run", manifest(t, run), manifest(t, sim))
 }
+
+// TestClientHungMidRound stops a client process (SIGSTOP: its sockets stay
+// open, its RPC never answers): gossip declares it failed, its call is
+// cancelled and its clients re-hosted, long before the round deadline.
+func TestClientHungMidRound(t *testing.T) {
+	e2e(t)
+	cfgFile := writeConfig(t, slowConfig)
+	sim := filepath.Join(t.TempDir(), "sim")
+	fedmo(t, "simulate", "--config", cfgFile, "--out", sim, "--quiet")
+
+	dir := filepath.Join(t.TempDir(), "run")
+	gossip := freePort(t)
+	coord := start(t, "coordinator.log", "coordinator", "--config", cfgFile, "--out", dir, "--listen", "127.0.0.1:0",
+		"--gossip", gossip, "--profile", "local", "--wait-procs", "2", "--round-timeout", "5m")
+	var clients []*exec.Cmd
+	for i := range 2 {
+		clients = append(clients, start(t, fmt.Sprintf("client%d.log", i), "client", "--join", gossip, "--profile", "local", "--workers", "1"))
+	}
+	waitRows(t, dir, 4, time.Minute)
+	if err := clients[0].Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { clients[0].Process.Signal(syscall.SIGCONT) })
+	begin := time.Now()
+	if err := waitExit(t, coord, 2*time.Minute); err != nil {
+		t.Fatalf("coordinator: %v", err)
+	}
+	sameRounds(t, "after a client hung", manifest(t, dir), manifest(t, sim))
+	if d := time.Since(begin); d > time.Minute {
+		t.Errorf("the run took %v after the hang: the hung process was not noticed by gossip", d)
+	}
+}
