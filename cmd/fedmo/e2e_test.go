@@ -469,3 +469,19 @@ func TestClientHungMidRound(t *testing.T) {
 		t.Errorf("the run took %v after the hang: the hung process was not noticed by gossip", d)
 	}
 }
+
+// TestOtherConfigRefusedAtJoin: a client process started for another
+// config is refused at join with a message that says so.
+func TestOtherConfigRefusedAtJoin(t *testing.T) {
+	e2e(t)
+	cfgFile := writeConfig(t, e2eConfig)
+	other := writeConfig(t, strings.Replace(e2eConfig, "seed: 11", "seed: 12", 1))
+	gossip := freePort(t)
+	start(t, "coordinator.log", "coordinator", "--config", cfgFile, "--out", filepath.Join(t.TempDir(), "run"),
+		"--listen", "127.0.0.1:0", "--gossip", gossip, "--profile", "local")
+	cmd := exec.Command(fedmoBin, "client", "--join", gossip, "--profile", "local", "--config", other, "--coordinator-wait", "10s")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !bytes.Contains(out, []byte("config fingerprint")) || !bytes.Contains(out, []byte("refused")) {
+		t.Fatalf("a client for another config: err %v, want a refusal naming the config fingerprint:\n%s", err, tail(string(out), 1500))
+	}
+}
