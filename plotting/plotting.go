@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"fmt"
 	"image/color"
+	"image/png"
 	"math"
 	"path/filepath"
 	"strconv"
@@ -100,11 +101,17 @@ func SaveTitled(path, title string, panels ...Panel) (err error) {
 		titleH = sty.Rectangle(title).Size().Y + 3*vg.Millimeter
 	}
 	width, height := PanelWidth*vg.Length(cols), PanelHeight+titleH
-	var c vg.CanvasWriterTo
+	var (
+		c   vg.CanvasSizer
+		svg *vgsvg.Canvas
+		img *vgimg.Canvas
+	)
 	if ext == ".svg" {
-		c = vgsvg.New(width, height)
+		svg = vgsvg.New(width, height)
+		c = svg
 	} else {
-		c = vgimg.PngCanvas{Canvas: vgimg.New(width, height)}
+		img = vgimg.New(width, height)
+		c = img
 	}
 	dc := draw.New(c)
 	if title != "" {
@@ -118,7 +125,12 @@ func SaveTitled(path, title string, panels ...Panel) (err error) {
 		plots[0][j].Draw(canvases[0][j])
 	}
 	var buf bytes.Buffer
-	if _, err := c.WriteTo(&buf); err != nil {
+	if img != nil { // PNG, compressed harder than vgimg.PngCanvas does (figures get committed)
+		enc := png.Encoder{CompressionLevel: png.BestCompression}
+		if err := enc.Encode(&buf, paletted(img.Image())); err != nil {
+			return fmt.Errorf("plotting: %s: %w", path, err)
+		}
+	} else if _, err := svg.WriteTo(&buf); err != nil {
 		return fmt.Errorf("plotting: %s: %w", path, err)
 	}
 	return atomicfile.Write(path, buf.Bytes())

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"image"
+	"image/color"
 	"image/png"
 	"math"
 	"os"
@@ -205,5 +206,60 @@ func TestExplicitColors(t *testing.T) {
 	want := fmt.Sprintf("stroke:#%02X%02X%02X", r>>8, g>>8, bl>>8)
 	if n := strings.Count(string(b), want); n < 4 { // two lines and two legend samples
 		t.Errorf("%s appears %d times in the SVG, want the lines and legend samples of both series", want, n)
+	}
+}
+
+// TestPaletted: an image of few colours converts losslessly; with many
+// colours each pixel maps to the nearest palette entry; PNG output is the same bytes twice.
+func TestPaletted(t *testing.T) {
+	img := image.NewRGBA(image.Rect(0, 0, 30, 20))
+	for y := range 20 {
+		for x := range 30 {
+			img.Set(x, y, color.RGBA{uint8(10 * (x % 3)), 0, uint8(y % 2), 255})
+		}
+	}
+	p := paletted(img)
+	for y := range 20 {
+		for x := range 30 {
+			if got, want := rgba(p.At(x, y)), img.RGBAAt(x, y); got != want {
+				t.Fatalf("(%d, %d) = %v, want %v (6 colours convert losslessly)", x, y, got, want)
+			}
+		}
+	}
+	many := image.NewRGBA(image.Rect(0, 0, 64, 64))
+	for y := range 64 {
+		for x := range 64 {
+			many.Set(x, y, color.RGBA{uint8(4 * x), uint8(4 * y), 0, 255})
+		}
+	}
+	mp := paletted(many)
+	if len(mp.Palette) != 256 {
+		t.Errorf("%d palette entries, want 256", len(mp.Palette))
+	}
+	dist := func(a, b color.RGBA) int {
+		dr, dg, db, da := int(a.R)-int(b.R), int(a.G)-int(b.G), int(a.B)-int(b.B), int(a.A)-int(b.A)
+		return dr*dr + dg*dg + db*db + da*da
+	}
+	for _, pt := range []image.Point{{0, 0}, {20, 0}, {63, 63}, {31, 7}} {
+		got, want := rgba(mp.At(pt.X, pt.Y)), many.RGBAAt(pt.X, pt.Y)
+		for _, c := range mp.Palette {
+			if dist(rgba(c), want) < dist(got, want) {
+				t.Errorf("%v: %v maps to %v, but the palette has the closer %v", pt, want, got, c)
+				break
+			}
+		}
+	}
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.png"), filepath.Join(dir, "b.png")
+	if err := Save(a, banded()); err != nil {
+		t.Fatal(err)
+	}
+	if err := Save(b, banded()); err != nil {
+		t.Fatal(err)
+	}
+	x, _ := os.ReadFile(a)
+	y, _ := os.ReadFile(b)
+	if !bytes.Equal(x, y) {
+		t.Error("the same figure saved twice gave different PNG bytes")
 	}
 }
