@@ -33,10 +33,10 @@ type Series struct {
 	Rounds []float64
 	Values []float64
 	Lo, Hi []float64 // optional band; both or neither
-	// Color is a 1-based index into plotutil's palette; 0 picks the
-	// series' position in its panel. Dash is 0 for a solid line, 1, 2, ...
-	// for plotutil's dash patterns; with Color 0 it also follows the
-	// position (a new pattern every 7 series).
+	// Color is a 1-based index into Palette; 0 picks the series' position
+	// in its panel. Dash is 0 for a solid line, 1, 2, ... for plotutil's
+	// dash patterns; with Color 0 it also follows the position (a new
+	// pattern every len(Palette) series).
 	Color, Dash int
 }
 
@@ -57,6 +57,21 @@ const (
 	PanelWidth  = 6 * vg.Inch
 	PanelHeight = 4 * vg.Inch
 )
+
+// Palette is the line colours, in order: ten colours that stay distinct
+// for colour-blind readers and in print (Tableau 10, matplotlib's default).
+var Palette = []color.Color{
+	color.RGBA{0x1f, 0x77, 0xb4, 0xff}, // blue
+	color.RGBA{0xff, 0x7f, 0x0e, 0xff}, // orange
+	color.RGBA{0x2c, 0xa0, 0x2c, 0xff}, // green
+	color.RGBA{0xd6, 0x27, 0x28, 0xff}, // red
+	color.RGBA{0x94, 0x67, 0xbd, 0xff}, // purple
+	color.RGBA{0x8c, 0x56, 0x4b, 0xff}, // brown
+	color.RGBA{0xe3, 0x77, 0xc2, 0xff}, // pink
+	color.RGBA{0x7f, 0x7f, 0x7f, 0xff}, // grey
+	color.RGBA{0xbc, 0xbd, 0x22, 0xff}, // olive
+	color.RGBA{0x17, 0xbe, 0xcf, 0xff}, // cyan
+}
 
 // bandAlpha is the opacity of a band (of 255).
 const bandAlpha = 0x38
@@ -120,9 +135,10 @@ func SaveTitled(path, title string, panels ...Panel) (err error) {
 	}
 	tiles := draw.Tiles{Rows: 1, Cols: cols, PadX: vg.Millimeter * 6, PadY: vg.Millimeter * 2,
 		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 4}
-	canvases := plot.Align(plots, tiles, dc)
+	// Each panel in its own tile: plot.Align would line up the data areas
+	// but drops panels with a shorter data area down from the top.
 	for j := range cols {
-		plots[0][j].Draw(canvases[0][j])
+		plots[0][j].Draw(tiles.At(dc, j, 0))
 	}
 	var buf bytes.Buffer
 	if img != nil { // PNG, compressed harder than vgimg.PngCanvas does (figures get committed)
@@ -160,9 +176,9 @@ func build(pn Panel) (*plot.Plot, error) {
 		if len(s.Rounds) == 0 {
 			continue
 		}
-		col, dash := plotutil.Color(i), plotutil.Dashes(i/7)
+		col, dash := Palette[i%len(Palette)], plotutil.Dashes(i/len(Palette))
 		if s.Color > 0 {
-			col, dash = plotutil.Color(s.Color-1), plotutil.Dashes(s.Dash)
+			col, dash = Palette[(s.Color-1)%len(Palette)], plotutil.Dashes(s.Dash)
 		} else if s.Dash > 0 {
 			dash = plotutil.Dashes(s.Dash)
 		}

@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"gonum.org/v1/plot/plotutil"
 )
 
 func panel() Panel {
@@ -202,7 +200,7 @@ func TestExplicitColors(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(svg)
-	r, g, bl, _ := plotutil.Color(2).RGBA()
+	r, g, bl, _ := Palette[2].RGBA()
 	want := fmt.Sprintf("stroke:#%02X%02X%02X", r>>8, g>>8, bl>>8)
 	if n := strings.Count(string(b), want); n < 4 { // two lines and two legend samples
 		t.Errorf("%s appears %d times in the SVG, want the lines and legend samples of both series", want, n)

@@ -84,8 +84,8 @@ func curve(label string, runs []Run, f metric) plotting.Series {
 // the lines show; it is an error if no run has any round.
 func PlotPoints(path string, ps Points) error {
 	acc := plotting.Panel{Title: "test accuracy", XLabel: "round", YLabel: "accuracy", LegendBottom: true}
-	loss := plotting.Panel{Title: "mean local training loss", XLabel: "round", YLabel: "loss (clients' minibatches)"}
-	train := plotting.Panel{Title: "global training loss", XLabel: "round", YLabel: "loss (whole training set)"}
+	loss := plotting.Panel{Title: "mean local training loss", XLabel: "round", YLabel: "loss"}
+	train := plotting.Panel{Title: "global training loss", XLabel: "round", YLabel: "loss"}
 	rounds, seeds := 0, []int{}
 	hasTrain := false
 	for _, p := range ps.Points {

@@ -149,6 +149,16 @@ func splitFigures(ps Points) []figure {
 			sub.Common = strings.TrimPrefix(ps.Common+", "+ps.Keys[0]+"="+v, ", ")
 			figs = append(figs, figure{caption: ", " + ps.Keys[0] + "=" + v, points: sub})
 		}
+		// The figure's title has the first key; the legend need not.
+		var parts []string
+		for _, part := range strings.Split(p.Label, ", ") {
+			if part != ps.Keys[0]+"="+v && part != v {
+				parts = append(parts, part)
+			}
+		}
+		if len(parts) > 0 {
+			p.Label = strings.Join(parts, ", ")
+		}
 		figs[i].points.Points = append(figs[i].points.Points, p)
 	}
 	return figs

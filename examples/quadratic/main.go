@@ -207,7 +207,7 @@ func Figure(path string, res map[int][]Run) error {
 			case SCAFFOLD:
 				s.Dash = 1
 			case SGD:
-				s.Color, s.Dash = 7, 3
+				s.Color, s.Dash = 8, 3 // grey, dotted
 			}
 			for i, e := range r.Errors {
 				if math.IsInf(e, 0) || e > 1e6 {
