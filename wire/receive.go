@@ -22,6 +22,11 @@ type Message interface {
 // an error that wraps ErrCorrupt; other errors from recv are returned
 // wrapped, so status.Code still reports the RPC's status.
 //
+// ReceiveVector owns the messages recv returns: once it has copied a
+// chunk's data into dst it reuses the data's memory for later chunks
+// (see UnmarshalVectorMessage). So recv must not keep the messages or
+// hand them to anyone else.
+//
 // It is SendVector's counterpart: on a Train stream,
 //
 //	err := wire.ReceiveVector(fedmov1.VectorKind_VECTOR_KIND_MODEL, model, stream.Recv)
@@ -38,7 +43,10 @@ func ReceiveVector[M Message](kind fedmov1.VectorKind, dst []float64, recv func(
 			return fmt.Errorf("wire: receive %s vector: %w", kind, err)
 		}
 		if c := m.GetChunk(); c != nil {
-			if err := a.Chunk(c); err != nil {
+			err := a.Chunk(c)
+			recycleChunkData(c.Data) // copied out (or refused): reuse it
+			c.Data = nil
+			if err != nil {
 				return err
 			}
 			continue

@@ -466,7 +466,8 @@ func TestReceiveVector(t *testing.T) {
 	s := record(t, control, v, MinChunkBytes)
 	msgs := func(extra ...*fedmov1.TrainResponse) []*fedmov1.TrainResponse {
 		var out []*fedmov1.TrainResponse
-		for _, c := range s.chunks {
+		for _, c := range s.chunks { // ReceiveVector takes the messages over
+			c = &fedmov1.VectorChunk{Kind: c.Kind, Offset: c.Offset, Data: bytes.Clone(c.Data)}
 			out = append(out, &fedmov1.TrainResponse{Msg: &fedmov1.TrainResponse_Chunk{Chunk: c}})
 		}
 		return append(out, extra...)
