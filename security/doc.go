@@ -51,12 +51,15 @@
 // only a broken or hostile peer sends more. A panic in a handler becomes
 // codes.Internal for that RPC and is logged; the server keeps serving.
 //
-// Both sides also use gRPC's protobuf encoding with a buffer pool sized
-// for vector chunks that does not zero its buffers (gRPC's default pool
-// rounds a 256 KiB chunk up to a 1 MiB buffer and clears it), which made
-// model transfers about 28% faster on loopback in an A/B run of
-// BenchmarkTransfer (package wire). These use gRPC APIs marked
-// experimental (grpc.ForceServerCodecV2, grpc.ForceCodecV2,
-// experimental.BufferPool, experimental.WithBufferPool); the wire format
-// is plain gRPC with protobuf, so any gRPC peer interoperates.
+// Both sides also use gRPC's protobuf encoding with two changes for
+// vector chunks: a buffer pool sized for them that does not zero its
+// buffers (gRPC's default pool rounds a 256 KiB chunk up to a 1 MiB
+// buffer and clears it), and chunk data decoded into buffers that
+// wire.ReceiveVector recycles. Together they made a model transfer over
+// loopback about 70% faster (BenchmarkTransfer in package wire, two A/B
+// runs compounded). They use
+// gRPC APIs marked experimental (grpc.ForceServerCodecV2,
+// grpc.ForceCodecV2, experimental.BufferPool, experimental.WithBufferPool);
+// the wire format is plain gRPC with protobuf, so any gRPC peer
+// interoperates.
 package security

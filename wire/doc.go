@@ -44,6 +44,15 @@
 // Values are not inspected: NaN and ±Inf pass bit for bit. Whether they
 // are acceptable is the caller's decision.
 //
+// # Performance
+//
+// On little-endian machines SendVector sends views of the vector itself,
+// and ReceiveVector copies each chunk straight into the destination. With
+// a codec that decodes chunk messages through UnmarshalVectorMessage (the
+// options of package security install one), received chunk data live in
+// recycled buffers, so a transfer makes no garbage in proportion to its
+// size. BenchmarkTransfer compares a one-way transfer with a raw TCP copy.
+//
 // # Concurrency
 //
 // SendVector may run concurrently with other calls, but not with another
