@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"math/bits"
 	"sync"
 
@@ -17,26 +19,50 @@ const (
 	maxPooledLog = 20 // 1 MiB = MaxChunkBytes
 )
 
-var chunkData [maxPooledLog + 1]sync.Pool // by log2 of capacity
+var chunkData [maxPooledLog + 1]sync.Pool // by log2 of the data capacity
 
-// getChunkData returns a buffer of n bytes, minPooled ≤ n ≤ MaxChunkBytes.
+// A pooled buffer has 1<<c bytes of room for data and, past them, a tag:
+// poolTag while the buffer is out of the pool. recycleChunkData takes
+// back only tagged buffers, so memory that did not come from
+// getChunkData (a chunk a caller built from its own slice) is never
+// recycled, and clearing the tag makes a second recycle a no-op.
+const tagBytes = 8
+
+var poolTag = func() uint64 {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return 0x6665646d6f776972 // crypto/rand does not fail on supported systems
+	}
+	return binary.LittleEndian.Uint64(b[:]) | 1 // never 0, the cleared tag
+}()
+
+// getChunkData returns a buffer of n bytes, 1<<minPooledLog ≤ n ≤
+// 1<<maxPooledLog.
 func getChunkData(n int) []byte {
 	c := bits.Len(uint(n - 1)) // smallest c with 1<<c >= n
+	var b []byte
 	if p, _ := chunkData[c].Get().(*[]byte); p != nil {
-		return (*p)[:n]
+		b = *p
+	} else {
+		b = make([]byte, 1<<c+tagBytes)
 	}
-	return make([]byte, n, 1<<c)
+	binary.LittleEndian.PutUint64(b[1<<c:], poolTag)
+	return b[:n]
 }
 
-// recycleChunkData returns a chunk's data to the pool if it came from it
-// (or could have: a power-of-two capacity in the pooled range).
+// recycleChunkData returns a chunk's data to the pool if getChunkData
+// made it and it has not been recycled since.
 func recycleChunkData(b []byte) {
-	c := cap(b)
-	if c < 1<<minPooledLog || c > 1<<maxPooledLog || c&(c-1) != 0 {
+	room := cap(b) - tagBytes
+	if room < 1<<minPooledLog || room > 1<<maxPooledLog || room&(room-1) != 0 {
 		return
 	}
-	b = b[:0]
-	chunkData[bits.Len(uint(c))-1].Put(&b)
+	b = b[:cap(b)]
+	if binary.LittleEndian.Uint64(b[room:]) != poolTag {
+		return
+	}
+	binary.LittleEndian.PutUint64(b[room:], 0)
+	chunkData[bits.Len(uint(room))-1].Put(&b)
 }
 
 // UnmarshalVectorMessage is a fast path for gRPC codecs: it decodes b,

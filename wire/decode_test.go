@@ -42,8 +42,8 @@ func TestUnmarshalVectorMessage(t *testing.T) {
 				t.Fatalf("%d bytes of data: decoded differently from proto.Unmarshal", n)
 			}
 			d := got.(interface{ GetChunk() *fedmov1.VectorChunk }).GetChunk().Data
-			if c := cap(d); c&(c-1) != 0 || c < len(d) || c >= 2*len(d) {
-				t.Errorf("%d bytes of data: capacity %d, want the next power of two", n, c)
+			if c := cap(d) - tagBytes; c&(c-1) != 0 || c < len(d) || c >= 2*len(d) {
+				t.Errorf("%d bytes of data: capacity %d, want the next power of two plus the tag", n, cap(d))
 			}
 			recycleChunkData(d)
 		}
@@ -95,15 +95,31 @@ func withInnerField(data []byte) []byte {
 func TestChunkDataPool(t *testing.T) {
 	for _, n := range []int{4 << 10, 4<<10 + 1, 300_000, 1 << 20} {
 		b := getChunkData(n)
-		if len(b) != n || cap(b) < n || cap(b)&(cap(b)-1) != 0 {
+		if room := cap(b) - tagBytes; len(b) != n || room < n || room&(room-1) != 0 {
 			t.Errorf("getChunkData(%d): len %d cap %d", n, len(b), cap(b))
 		}
 		recycleChunkData(b)
 	}
-	recycleChunkData(make([]byte, 10, 3000)) // not poolable: ignored
 	recycleChunkData(nil)
-	if b := getChunkData(5000); len(b) != 5000 {
-		t.Errorf("len %d", len(b))
+
+	// Only buffers from getChunkData are recycled, and only once: memory
+	// of the caller's (here a vector's, as SendVector sends it) is never
+	// handed out again.
+	mine := make([]byte, 64<<10+tagBytes)
+	recycleChunkData(mine[:64<<10])
+	b := getChunkData(64 << 10)
+	recycleChunkData(b)
+	recycleChunkData(b)
+	seen := map[*byte]bool{}
+	for range 4 {
+		x := getChunkData(64 << 10)
+		if &x[0] == &mine[0] {
+			t.Fatal("a caller's buffer was recycled")
+		}
+		if seen[&x[0]] {
+			t.Fatal("one buffer was handed out twice")
+		}
+		seen[&x[0]] = true
 	}
 }
 
@@ -129,4 +145,41 @@ func FuzzUnmarshalVectorMessage(f *testing.F) {
 			t.Fatal("the fast path and proto.Unmarshal disagree")
 		}
 	})
+}
+
+// A vector sent in-process (chunk data are views of it) and received with
+// ReceiveVector must not have its memory recycled.
+func TestReceiveVectorKeepsCallersMemory(t *testing.T) {
+	v := vec(4 * MinChunkBytes / 8)
+	want := leBytes(v)
+	var ms []*fedmov1.TrainRequest
+	err := SendVector(model, v, MinChunkBytes,
+		func(c *fedmov1.VectorChunk) error {
+			ms = append(ms, chunkRequest(c.Kind, c.Offset, c.Data)) // Data still a view of v
+			return nil
+		},
+		func(e *fedmov1.VectorEnd) error {
+			ms = append(ms, &fedmov1.TrainRequest{Msg: &fedmov1.TrainRequest_End{End: e}})
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := make([]float64, len(v))
+	if err := ReceiveVector(model, dst, func() (*fedmov1.TrainRequest, error) {
+		m := ms[0]
+		ms = ms[1:]
+		return m, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for range 8 {
+		b := getChunkData(MinChunkBytes)
+		for i := range b {
+			b[i] = 0xff
+		}
+	}
+	if !bytes.Equal(leBytes(v), want) {
+		t.Fatal("the sent vector's memory was recycled and overwritten")
+	}
 }
