@@ -75,8 +75,15 @@ func recycleChunkData(b []byte) {
 // the data out, so that receiving a vector creates no garbage. Package
 // security's codec calls it.
 func UnmarshalVectorMessage(b []byte, m any) bool {
-	switch m.(type) {
-	case *fedmov1.TrainRequest, *fedmov1.TrainResponse:
+	switch m := m.(type) {
+	case *fedmov1.TrainRequest:
+		if m == nil {
+			return false
+		}
+	case *fedmov1.TrainResponse:
+		if m == nil {
+			return false
+		}
 	default:
 		return false
 	}

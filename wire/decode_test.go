@@ -62,6 +62,8 @@ func TestUnmarshalVectorMessage(t *testing.T) {
 		{"chunk too large", must(proto.Marshal(chunkRequest(model, 0, make([]byte, 1<<20+8)))), new(fedmov1.TrainRequest)},
 		{"other message type", big, new(fedmov1.VectorChunk)},
 		{"not a message", big, new(int)},
+		{"nil request", big, (*fedmov1.TrainRequest)(nil)},
+		{"nil response", big, (*fedmov1.TrainResponse)(nil)},
 		{"trailing field", protowire.AppendVarint(protowire.AppendTag(bytes.Clone(big), 5, protowire.VarintType), 1), new(fedmov1.TrainRequest)},
 		{"chunk twice", append(bytes.Clone(big), big...), new(fedmov1.TrainRequest)},
 		{"truncated", big[:len(big)-1], new(fedmov1.TrainRequest)},

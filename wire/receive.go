@@ -23,9 +23,9 @@ type Message interface {
 // wrapped, so status.Code still reports the RPC's status.
 //
 // ReceiveVector owns the messages recv returns: once it has copied a
-// chunk's data into dst it reuses the data's memory for later chunks
-// (see UnmarshalVectorMessage). So recv must not keep the messages or
-// hand them to anyone else.
+// chunk's data into dst, it recycles the data's memory for later chunks
+// if UnmarshalVectorMessage allocated it (never other memory). So recv
+// must not keep the messages or hand them to anyone else.
 //
 // It is SendVector's counterpart: on a Train stream,
 //
