@@ -50,17 +50,17 @@ var bothUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsage
 // a CA (ca.pem, ca-key.pem) valid for 10 years, a server certificate
 // (server.pem, server-key.pem) and a client certificate (client.pem,
 // client-key.pem) signed by it and valid for 825 days, and a random
-// 256-bit token (token). Keys are ECDSA P-256 in PKCS #8. The server
-// certificate names 127.0.0.1, ::1 and localhost plus hosts (IP addresses
-// or DNS names) and is for server authentication; the client certificate
-// is for client authentication. Keys and the token are written with
+// 256-bit token (token). Keys are ECDSA P-256 in PKCS #8. Both leaf
+// certificates name 127.0.0.1, ::1 and localhost plus hosts (IP
+// addresses or DNS names) and allow both server and client
+// authentication, because every fedmo process serves and dials gRPC with
+// one certificate (see bothUsages). Keys and the token are written with
 // permissions 0600, certificates 0644.
 //
 // WriteDevCerts refuses to overwrite: if any of the seven files exists
 // it writes nothing and names the file. If a write fails, it removes the
-// files it wrote. The CA key is written so that
-// more certificates can be signed by hand; for anything but development,
-// use a real CA.
+// files it wrote. The CA key is written so that more certificates can be
+// signed by hand; for anything but development, use a real CA.
 //
 // The files plug into Options: a server uses CertFile server.pem,
 // KeyFile server-key.pem and, for mutual TLS, CAFile ca.pem; a client
