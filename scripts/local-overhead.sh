@@ -5,9 +5,11 @@
 #
 #   scripts/local-overhead.sh [PROCS] [REPEATS] [--set key=value ...]
 #
-# Prints one JSON line per repeat: training seconds (sum of the per-round
-# seconds of metrics.jsonl: start-up excluded on both sides), and the
-# ratio local/simulate.
+# Prints one JSON line per repeat: the seconds of the 100 rounds (the
+# manifest's "seconds": rounds, evaluation, run-directory writes and, for
+# local, the coordinator's checkpoints; process start-up and the wait for
+# the client processes excluded on both sides), and the ratio
+# local/simulate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROCS=${1:-4}
@@ -16,7 +18,7 @@ shift $(( $# < 2 ? $# : 2 ))
 OUT=runs/local-overhead
 make -s build
 mkdir -p "$OUT"
-secs() { /usr/bin/python3 -c 'import json,sys; print(sum(json.loads(l)["seconds"] for l in open(sys.argv[1])))' "$1/metrics.jsonl"; }
+secs() { /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["seconds"])' "$1/manifest.json"; }
 for i in $(seq "$REPEATS"); do
   rm -rf "$OUT/sim" "$OUT/local"
   bin/fedmo simulate --config cmd/fedmo/demo.yaml --out "$OUT/sim" --quiet --set eval.every=0 "$@" >/dev/null
