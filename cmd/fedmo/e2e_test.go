@@ -302,7 +302,7 @@ func TestCoordinatorKilledAndResumed(t *testing.T) {
 func TestRealClientQuorumAndReplay(t *testing.T) {
 	e2e(t)
 	dir := t.TempDir()
-	base, err := config.Parse([]byte(e2eConfig), []string{"rounds=14"})
+	base, err := config.Parse([]byte(e2eConfig), []string{"rounds=30"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,9 +321,9 @@ func TestRealClientQuorumAndReplay(t *testing.T) {
 		fmt.Sprintf("data: {name: npy, dir: %q, partition: file, partition_file: %q}", pooled, parts), 1))
 	run := filepath.Join(dir, "run")
 	gossip := freePort(t)
-	coord := start(t, "coordinator.log", "coordinator", "--config", cfgFile, "--set", "rounds=14", "--out", run,
+	coord := start(t, "coordinator.log", "coordinator", "--config", cfgFile, "--set", "rounds=30", "--out", run,
 		"--listen", "127.0.0.1:0", "--gossip", gossip, "--profile", "local", "--wait-procs", "2",
-		"--round-timeout", "1s", "--quorum", "0.5")
+		"--round-timeout", "500ms", "--quorum", "0.5")
 	start(t, "virtual.log", "client", "--join", gossip, "--profile", "local", "--workers", "1")
 	real := start(t, "real.log", "client", "--join", gossip, "--profile", "local", "--data", own, "--id", "3")
 	waitRows(t, run, 3, time.Minute)
@@ -332,7 +332,7 @@ func TestRealClientQuorumAndReplay(t *testing.T) {
 		t.Fatalf("coordinator: %v", err)
 	}
 	man := manifest(t, run)
-	if man.Status != "complete" || len(man.Rounds) != 14 {
+	if man.Status != "complete" || len(man.Rounds) != 30 {
 		t.Fatalf("manifest: %q, %d rounds", man.Status, len(man.Rounds))
 	}
 	with, without := 0, 0
