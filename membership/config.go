@@ -180,6 +180,25 @@ func parseKey(b []byte, path string) ([]byte, error) {
 
 func validKeyLen(n int) bool { return n == 16 || n == 24 || n == 32 }
 
+// failGrace is how long a member that vanished without announcing its
+// leave is withheld before its Fail event, waiting for a late intent.
+func failGrace(profile string) time.Duration {
+	if profile == ProfileLAN {
+		return time.Second
+	}
+	return 250 * time.Millisecond
+}
+
+// broadcastWait is how long Close and SetMeta wait for memberlist's leave
+// or update broadcast to finish (normally two or three gossip ticks) before
+// they push the state to peers by TCP instead.
+func broadcastWait(profile string) time.Duration {
+	if profile == ProfileLAN {
+		return 2 * time.Second
+	}
+	return 250 * time.Millisecond
+}
+
 // memberlistConfig builds the memberlist preset for a profile.
 func memberlistConfig(profile string) *memberlist.Config {
 	if profile == ProfileLAN {
@@ -192,5 +211,6 @@ func memberlistConfig(profile string) *memberlist.Config {
 	c.ProbeTimeout = 100 * time.Millisecond
 	c.GossipInterval = 20 * time.Millisecond
 	c.SuspicionMult = 2
+	c.TCPTimeout = 5 * time.Second // 1 s timed out on loaded 2-vCPU machines
 	return c
 }

@@ -50,12 +50,8 @@ var (
 	_ memberlist.ConflictDelegate = (*delegate)(nil)
 )
 
-// NodeMeta returns the encoded local Meta (Encode guaranteed it fits), or
-// probeMeta while Start probes its seeds.
+// NodeMeta returns the encoded local Meta (Encode guaranteed it fits).
 func (d *delegate) NodeMeta(limit int) []byte {
-	if d.g.probing.Load() {
-		return probeMeta
-	}
 	raw := d.g.local.Load().raw
 	if len(raw) > limit { // cannot happen (MetaMaxSize == limit); never let memberlist panic
 		return nil
@@ -104,9 +100,11 @@ func nodeAddr(n *memberlist.Node) string {
 }
 
 // nodeEvent turns a memberlist notification into an Event. kind Fail stands
-// for NotifyLeave and becomes Leave when the member announced its leave
-// (or is this node, closing). An Update of a member not yet listed (this
-// node after its probe) becomes a Join.
+// for NotifyLeave: it becomes Leave when the member announced its leave (or
+// is this node, closing); otherwise the member is removed from the map at
+// once and its Fail is queued after the grace period (failLaterLocked). A
+// Join or Update of a member not listed (this node after its probe) is a
+// Join.
 func (g *Gossip) nodeEvent(kind EventKind, n *memberlist.Node) {
 	if bytes.Equal(n.Meta, probeMeta) && kind != Fail {
 		return // this node (or a peer) still probing: not a member
@@ -122,25 +120,28 @@ func (g *Gossip) nodeEvent(kind EventKind, n *memberlist.Node) {
 	key := n.Name + "@" + addr
 	g.mu.Lock()
 	old, listed := g.members[n.Name]
-	switch kind {
-	case Join:
+	switch {
+	case kind == Fail && !listed:
+		g.mu.Unlock()
+		return // never admitted
+	case kind == Fail:
+		e.Member = old
+		_, announced := g.intents[key]
 		delete(g.intents, key)
-	case Update:
+		if announced || (n.Name == g.name && g.leaving) {
+			e.Kind = Leave
+			g.emitLocked(e)
+		} else {
+			g.failLaterLocked(e.Member)
+		}
+	default: // Join or Update
 		if !listed {
 			e.Kind = Join
+			delete(g.intents, key)
+			g.settleLocked(n.Name, Fail) // it failed before this rejoin
 		}
-	case Fail:
-		if !listed {
-			g.mu.Unlock()
-			return // never admitted
-		}
-		e.Member.Meta = old.Meta
-		if _, ok := g.intents[key]; ok || (n.Name == g.name && g.leaving) {
-			e.Kind = Leave
-		}
-		delete(g.intents, key)
+		g.emitLocked(e)
 	}
-	g.emitLocked(e)
 	g.mu.Unlock()
 	if e.Kind != Update {
 		g.log.Debug("membership event", zap.Stringer("kind", e.Kind), zap.String("peer", n.Name), zap.String("addr", addr))
@@ -153,6 +154,9 @@ func (g *Gossip) nodeEvent(kind EventKind, n *memberlist.Node) {
 func (g *Gossip) recordIntent(name string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.settleLocked(name, Leave) {
+		return // the intent came after memberlist's dead message
+	}
 	m, ok := g.members[name]
 	if !ok {
 		return
@@ -256,10 +260,10 @@ func (g *Gossip) judge(name, addr string, raw []byte) *refusal {
 // vetMerge implements NotifyMerge. While Start is joining, the peers are
 // the seed's cluster and this node is the newcomer: it checks itself against
 // each of them, phrasing the refusal as the seed would, and remembers the
-// veto so that Start can return it (memberlist only passes its text on). In
-// the probe phase it then refuses the merge anyway, with errProbeOK; later
-// it notes whether the seed lists this node (confirmation). When not
-// joining, the peers are a joiner's state and each is judged.
+// veto so that Start can return it (memberlist only passes its text on),
+// and notes whether the seed lists this node (confirmation). When not
+// joining, the peers are a joiner's state and each is judged. (The probe
+// memberlist has its own NotifyMerge: probeDelegate.)
 func (g *Gossip) vetMerge(peers []*memberlist.Node) error {
 	g.mu.Lock()
 	joining := g.joining
@@ -277,19 +281,14 @@ func (g *Gossip) vetMerge(peers []*memberlist.Node) error {
 	}
 
 	veto, listed := g.vetCluster(peers)
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	if veto != nil {
-		if len(g.vetoes) < 16 {
-			g.vetoes = append(g.vetoes, veto)
-		}
+		g.recordVeto(veto)
 		return veto
 	}
-	if g.probing.Load() {
-		return errProbeOK
-	}
 	if listed {
+		g.mu.Lock()
 		g.conf.listed = true
+		g.mu.Unlock()
 	}
 	return nil
 }

@@ -22,10 +22,6 @@ import (
 // ErrClosed is returned by SetMeta after Close.
 var ErrClosed = errors.New("membership: closed")
 
-// confirmTimeout bounds how long Start waits for a seed to list the new node
-// (normally one extra push/pull, about a millisecond on loopback).
-const confirmTimeout = 5 * time.Second
-
 // Gossip is a member of a fedmo gossip cluster, backed by
 // hashicorp/memberlist. It implements Membership. Its methods are safe for
 // concurrent use.
@@ -36,8 +32,9 @@ type Gossip struct {
 	name string
 	addr string // advertised gossip address, set once after Create
 
-	local   atomic.Pointer[localMeta]
-	probing atomic.Bool // Start's probe phase: NodeMeta returns probeMeta
+	local atomic.Pointer[localMeta]
+	grace time.Duration // how long a pending Fail waits for a late leave intent
+	bcast time.Duration // how long Leave and UpdateNode wait for their broadcast
 
 	// lifeMu serializes SetMeta with itself and with Close.
 	lifeMu sync.Mutex
@@ -48,11 +45,12 @@ type Gossip struct {
 	closed  bool
 	dropped uint64
 	refused refusals
-	intents map[string]time.Time // leave intents received, by name@addr
-	leaving bool                 // Close is leaving: our own NotifyLeave is a Leave
-	joining bool                 // Start is contacting seeds
-	vetoes  []*RefusedError      // NotifyMerge vetoes while joining
-	conf    confirmation         // what the current join push/pull showed
+	intents map[string]time.Time    // leave intents received, by name@addr
+	pending map[string]*pendingFail // members gone without an intent, by name
+	leaving bool                    // Close is leaving: our own NotifyLeave is a Leave
+	joining bool                    // Start or Join is contacting seeds
+	vetoes  []*RefusedError         // NotifyMerge vetoes while joining
+	conf    confirmation            // what the current join push/pull showed
 
 	closeOnce sync.Once
 	closeErr  error
@@ -77,9 +75,11 @@ var _ Membership = (*Gossip)(nil)
 // one seed was reached, none refused this node, and every reached seed lists
 // it. It returns a *RefusedError (errors.Is(err, ErrRefused)) when this node
 // and the cluster are incompatible, and an error naming the seeds and their
-// errors when none could be reached. ctx bounds the join: it is checked
-// between seeds and while waiting for confirmation; a single seed contact is
-// bounded by the profile's TCP timeout (local 1 s, lan 10 s).
+// errors when none could be reached. A node that refuses the cluster
+// itself (see the package documentation, "Join-time checks") leaves no
+// trace in it. ctx bounds the join: it is checked between seeds and while
+// waiting for confirmation; a single seed contact is bounded by the
+// profile's TCP timeout (5 s local, 10 s lan).
 func Start(ctx context.Context, cfg Config) (*Gossip, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -101,11 +101,13 @@ func Start(ctx context.Context, cfg Config) (*Gossip, error) {
 		events:  make(chan Event, cfg.EventBuffer),
 		refused: make(refusals),
 		intents: make(map[string]time.Time),
-		joining: len(cfg.Seeds) > 0,
+		pending: make(map[string]*pendingFail),
+		grace:   failGrace(cfg.Profile),
+		bcast:   broadcastWait(cfg.Profile),
 	}
 	g.local.Store(&localMeta{meta: cfg.Meta, raw: raw})
-	g.probing.Store(len(cfg.Seeds) > 0)
-	stdlog := log.New(logBridge{cfg.Logger.Named("memberlist")}, "", 0)
+	bridge := newLogBridge(cfg.Logger.Named("memberlist"))
+	stdlog := log.New(bridge, "", 0)
 
 	nt, err := newTransport(host, port, stdlog)
 	if err != nil {
@@ -122,6 +124,7 @@ func Start(ctx context.Context, cfg Config) (*Gossip, error) {
 		g.name = fmt.Sprintf("%s-%s-%d-%s", cfg.Meta.Role, ip, aport, randomSuffix())
 	}
 	g.log = g.log.With(zap.String("node", g.name))
+	bridge.l.Store(bridge.l.Load().With(zap.String("node", g.name)))
 
 	mc := memberlistConfig(cfg.Profile)
 	mc.Name = g.name
@@ -134,19 +137,22 @@ func Start(ctx context.Context, cfg Config) (*Gossip, error) {
 	d := &delegate{g}
 	mc.Delegate, mc.Events, mc.Alive, mc.Merge, mc.Conflict = d, d, d, d, d
 
+	seeds, err := g.probe(ctx, host, cfg.Seeds, mc, stdlog)
+	if err != nil {
+		_ = nt.Shutdown()
+		return nil, err
+	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		_ = nt.Shutdown()
 		return nil, fmt.Errorf("membership: create: %w", err)
 	}
 	g.ml = ml
-
-	if err := g.join(ctx, cfg.Seeds); err != nil {
+	if err := g.join(ctx, seeds); err != nil {
 		g.abort(ctx)
 		return nil, err
 	}
 	g.mu.Lock()
-	g.joining, g.vetoes = false, nil
 	n := len(g.members)
 	g.mu.Unlock()
 	g.log.Info("gossip member started", zap.String("addr", g.addr), zap.String("profile", cfg.Profile),
@@ -179,159 +185,6 @@ func randomSuffix() string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// join runs in two phases. First it probes every seed with a push/pull in
-// which this node advertises probeMeta: the seed answers with its cluster
-// state and refuses to merge the probe, silently, so a probe leaves no trace
-// in the cluster. This node checks itself against that state (protocol,
-// config fingerprint, name, its own Accept) and refuses to merge too. Only
-// when a seed was reachable and nothing was vetoed does it advertise its
-// real meta and join for real, then confirm with each seed that the seed
-// lists it (or learn the seed's reason for refusing it). A refusal by any
-// seed is final.
-func (g *Gossip) join(ctx context.Context, seeds []string) error {
-	var tried, reachable, failures []string
-	for _, s := range seeds {
-		if g.isSelf(s) {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("membership: join: %w", err)
-		}
-		tried = append(tried, s)
-		_, err := g.ml.Join([]string{s})
-		if err == nil || strings.Contains(err.Error(), errProbeOK.Error()) {
-			reachable = append(reachable, s)
-			continue
-		}
-		if v := g.takeVeto(err); v != nil {
-			return v
-		}
-		failures = append(failures, joinErrText(err))
-	}
-	if len(tried) == 0 {
-		g.probing.Store(false)
-		return g.ml.UpdateNode(time.Second) // a new cluster; nobody to tell
-	}
-	if len(reachable) == 0 {
-		msg := strings.Join(failures, "; ")
-		if strings.Contains(msg, "EOF") {
-			msg += " (an EOF here usually means a different gossip label or encryption key on the seed)"
-		}
-		return fmt.Errorf("membership: join: no seed reachable (%s): %s", strings.Join(tried, ", "), msg)
-	}
-
-	g.probing.Store(false)
-	if err := g.ml.UpdateNode(time.Second); err != nil { // nobody knows us yet: returns at once
-		return fmt.Errorf("membership: join: %w", err)
-	}
-	for _, s := range reachable {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("membership: join: %w", err)
-		}
-		t0 := time.Now()
-		g.resetConfirmation()
-		if _, err := g.ml.Join([]string{s}); err != nil {
-			if v := g.takeVeto(err); v != nil {
-				return v
-			}
-			return fmt.Errorf("membership: join %s: %s", s, joinErrText(err))
-		}
-		if err := g.confirm(ctx, s, t0); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// confirm repeats the push/pull with a seed that accepted this node's join
-// until the seed lists this node or names a refusal younger than the join
-// (t0). The seed merges the joiner's state only after answering, so the
-// first answer does not list it yet.
-func (g *Gossip) confirm(ctx context.Context, seed string, t0 time.Time) error {
-	deadline := time.Now().Add(confirmTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	wait := time.Millisecond
-	for {
-		g.mu.Lock()
-		c := g.conf
-		g.mu.Unlock()
-		switch {
-		case c.listed:
-			return nil
-		case c.refused != nil && c.age <= time.Since(t0)+time.Millisecond:
-			return c.refused
-		case !time.Now().Before(deadline):
-			return fmt.Errorf("membership: join %s: the seed did not list this node within %v (see the seed's log)",
-				seed, time.Since(t0).Round(time.Millisecond))
-		}
-		t := time.NewTimer(min(wait, time.Until(deadline)))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("membership: join %s: %w", seed, ctx.Err())
-		case <-t.C:
-		}
-		wait = min(2*wait, 100*time.Millisecond)
-		g.resetConfirmation()
-		if _, err := g.ml.Join([]string{seed}); err != nil {
-			if v := g.takeVeto(err); v != nil {
-				return v
-			}
-			return fmt.Errorf("membership: join %s: %s", seed, joinErrText(err))
-		}
-	}
-}
-
-func (g *Gossip) resetConfirmation() {
-	g.mu.Lock()
-	g.conf = confirmation{}
-	g.mu.Unlock()
-}
-
-// takeVeto returns the veto of this node's NotifyMerge whose text memberlist
-// embedded in a Join error (memberlist formats it with %v, so the error
-// itself does not survive).
-func (g *Gossip) takeVeto(err error) *RefusedError {
-	text := err.Error()
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for i := len(g.vetoes) - 1; i >= 0; i-- {
-		if strings.Contains(text, g.vetoes[i].Error()) {
-			return g.vetoes[i]
-		}
-	}
-	return nil
-}
-
-// joinErrText flattens memberlist's multierror ("1 error occurred: ...").
-func joinErrText(err error) string {
-	if w, ok := err.(interface{ WrappedErrors() []error }); ok {
-		var parts []string
-		for _, e := range w.WrappedErrors() {
-			parts = append(parts, e.Error())
-		}
-		if len(parts) > 0 {
-			return strings.Join(parts, "; ")
-		}
-	}
-	return err.Error()
-}
-
-func (g *Gossip) isSelf(seed string) bool {
-	h, p, err := net.SplitHostPort(seed)
-	if err != nil {
-		return false
-	}
-	sh, sp, _ := net.SplitHostPort(g.addr)
-	if p != sp {
-		return false
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.Equal(net.ParseIP(sh))
 }
 
 // abort undoes a failed Start: leave (a seed may have admitted this node)
@@ -390,9 +243,12 @@ func (g *Gossip) Dropped() uint64 {
 // UpdateNode); peers receive an Update event. It fails without changing
 // anything if m is invalid or too large, or if a current member would
 // refuse it (a *RefusedError, e.g. a config fingerprint that differs from a
-// coordinator's). The broadcast waits up to ctx's deadline (DefaultTimeout
-// without one); on that timeout the new meta is still in effect and spreads
-// with later gossip.
+// coordinator's). Once the meta is set it stays set; SetMeta then waits
+// for memberlist's update broadcast (see "Delivery" in the package
+// documentation), falls back to pushing the new state to up to three peers
+// by TCP, and returns an error only if neither reached anyone (the meta
+// then spreads with the next periodic push/pull). ctx bounds the wait
+// (DefaultTimeout without a deadline).
 func (g *Gossip) SetMeta(ctx context.Context, m Meta) error {
 	raw, err := m.Encode()
 	if err != nil {
@@ -419,18 +275,24 @@ func (g *Gossip) SetMeta(ctx context.Context, m Meta) error {
 		}
 	}
 	g.local.Store(&localMeta{meta: m, raw: raw})
-	if err := g.ml.UpdateNode(timeoutOf(ctx)); err != nil {
-		return fmt.Errorf("membership: update meta: %w", err)
+	err = g.ml.UpdateNode(min(timeoutOf(ctx), g.bcast))
+	if err == nil || g.pushPullPeers(ctx) > 0 {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("membership: update meta: %w; no peer took the new state by push/pull either", err)
 }
 
-// Close leaves the cluster (memberlist Leave, waiting up to ctx's deadline,
-// DefaultTimeout without one, for the leave to be broadcast) and then shuts
-// memberlist down and closes the Events channel. Peers see a Leave event. If
-// ctx is already done, Close skips Leave and peers will see a Fail. It is
-// idempotent and safe to call concurrently; later calls return the first
-// call's error.
+// Close leaves the cluster gracefully, then shuts memberlist down and
+// closes the Events channel. Peers see a Leave event. Leaving means: a
+// leave intent to every peer (UDP), memberlist's Leave (a broadcast), and,
+// if that broadcast has not finished in time, a TCP push/pull of the left
+// state to up to three peers (see "Delivery" in the package documentation).
+// ctx bounds all of it (DefaultTimeout without a deadline); Close returns an
+// error if neither the broadcast nor a push/pull went through, and peers
+// then notice the departure by failure detection (still reported as Leave
+// where the intent arrived). If ctx is already done, Close skips leaving and
+// peers will see a Fail. Close is idempotent and safe to call concurrently;
+// later calls return the first call's error.
 func (g *Gossip) Close(ctx context.Context) error { return g.close(ctx, true) }
 
 func (g *Gossip) close(ctx context.Context, leave bool) error {
@@ -438,21 +300,26 @@ func (g *Gossip) close(ctx context.Context, leave bool) error {
 		g.lifeMu.Lock()
 		defer g.lifeMu.Unlock()
 		var errs []error
-		if leave && ctx.Err() == nil {
+		leave = leave && ctx.Err() == nil
+		if leave {
 			g.announceLeave()
-			if err := g.ml.Leave(timeoutOf(ctx)); err != nil {
-				errs = append(errs, fmt.Errorf("membership: leave: %w", err))
+			if err := g.ml.Leave(min(timeoutOf(ctx), g.bcast)); err != nil && g.pushPullPeers(ctx) == 0 {
+				errs = append(errs, fmt.Errorf("membership: leave: %w; no peer took the left state by push/pull either", err))
 			}
 		}
 		if err := g.ml.Shutdown(); err != nil {
 			errs = append(errs, fmt.Errorf("membership: shutdown: %w", err))
 		}
 		g.mu.Lock()
+		for name, p := range g.pending {
+			p.timer.Stop()
+			delete(g.pending, name)
+		}
 		g.closed = true
 		close(g.events)
 		g.mu.Unlock()
 		g.closeErr = errors.Join(errs...)
-		g.log.Debug("gossip member closed", zap.Bool("left", leave && ctx.Err() == nil))
+		g.log.Debug("gossip member closed", zap.Bool("left", leave), zap.Errors("errors", errs))
 	})
 	return g.closeErr
 }
@@ -476,8 +343,8 @@ func byRoleName(a, b Member) int {
 	return strings.Compare(a.Name, b.Name)
 }
 
-// emit records an event in the member map and queues it, dropping the
-// oldest queued event when the buffer is full. Callers hold g.mu.
+// emitLocked applies an event to the member map and queues it. Callers
+// hold g.mu.
 func (g *Gossip) emitLocked(e Event) {
 	if g.closed {
 		return
@@ -488,13 +355,22 @@ func (g *Gossip) emitLocked(e Event) {
 	case Leave, Fail:
 		delete(g.members, e.Member.Name)
 	}
+	g.queueLocked(e)
+}
+
+// queueLocked sends e on the events channel, dropping the oldest queued
+// event when the buffer is full. Callers hold g.mu.
+func (g *Gossip) queueLocked(e Event) {
+	if g.closed {
+		return
+	}
 	select {
 	case g.events <- e:
 		return
 	default:
 	}
-	// Full: memberlist calls event delegates one at a time and every send
-	// happens under g.mu, so after removing one element the send succeeds.
+	// Full. Every send happens under g.mu, so once one element is removed
+	// the send succeeds (unless the consumer raced us to it: then too).
 	select {
 	case <-g.events:
 		g.dropped++
@@ -508,4 +384,46 @@ func (g *Gossip) emitLocked(e Event) {
 	if g.dropped&(g.dropped-1) == 0 { // log at 1, 2, 4, 8, ... drops
 		g.log.Warn("membership events dropped: consumer is slow; resync from Members", zap.Uint64("dropped", g.dropped))
 	}
+}
+
+// pendingFail is a member that disappeared without a leave intent. Its
+// Fail event waits for the grace period, in case the intent was overtaken
+// by memberlist's dead message (memberlist handles dead messages before
+// user messages when both are queued, e.g. on a starved CPU).
+type pendingFail struct {
+	m     Member
+	timer *time.Timer
+}
+
+// failLaterLocked removes m from the member map now and queues its Fail
+// after the grace period unless a leave intent or a rejoin settles it
+// first. Callers hold g.mu.
+func (g *Gossip) failLaterLocked(m Member) {
+	delete(g.members, m.Name)
+	if old := g.pending[m.Name]; old != nil {
+		old.timer.Stop()
+	}
+	p := &pendingFail{m: m}
+	p.timer = time.AfterFunc(g.grace, func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.pending[m.Name] == p {
+			delete(g.pending, m.Name)
+			g.queueLocked(Event{Kind: Fail, Member: m})
+		}
+	})
+	g.pending[m.Name] = p
+}
+
+// settleLocked queues a pending member's event now, as kind. Callers hold
+// g.mu.
+func (g *Gossip) settleLocked(name string, kind EventKind) bool {
+	p := g.pending[name]
+	if p == nil {
+		return false
+	}
+	p.timer.Stop()
+	delete(g.pending, name)
+	g.queueLocked(Event{Kind: kind, Member: p.m})
+	return true
 }

@@ -32,8 +32,43 @@ func testMeta(role Role) Meta {
 }
 
 // node returns a local-profile config on 127.0.0.1 with an ephemeral port.
+// MEMBERSHIP_TEST_LOG=file sends every member's Debug log (memberlist's
+// included) to that file.
 func node(name string, role Role, seeds ...string) Config {
-	return Config{Name: name, Bind: "127.0.0.1:0", Seeds: seeds, Meta: testMeta(role), Profile: ProfileLocal}
+	return Config{Name: name, Bind: "127.0.0.1:0", Seeds: seeds, Meta: testMeta(role), Profile: ProfileLocal, Logger: testLogger}
+}
+
+// testLogs records every member's Debug log (memberlist's included) in
+// memory; a failing cluster test prints the failing member's recent entries.
+var testLogs *observer.ObservedLogs
+
+var testLogger = func() *zap.Logger {
+	if path := os.Getenv("MEMBERSHIP_TEST_LOG"); path != "" {
+		c := zap.NewDevelopmentConfig()
+		c.OutputPaths, c.ErrorOutputPaths = []string{path}, []string{path}
+		l, err := c.Build()
+		if err != nil {
+			panic(err)
+		}
+		return l
+	}
+	core, logs := observer.New(zap.DebugLevel)
+	testLogs = logs
+	return zap.New(core)
+}()
+
+func dumpLog(t *testing.T, node string) {
+	t.Helper()
+	if testLogs == nil {
+		return
+	}
+	entries := testLogs.FilterField(zap.String("node", node)).All()
+	if len(entries) > 40 {
+		entries = entries[len(entries)-40:]
+	}
+	for _, e := range entries {
+		t.Logf("  %s %s %s %v", e.Time.Format("15:04:05.000"), e.Level, e.Message, e.ContextMap())
+	}
 }
 
 func skipShort(t *testing.T) {
@@ -62,6 +97,7 @@ func closeNow(t *testing.T, g *Gossip) {
 	defer cancel()
 	if err := g.Close(ctx); err != nil {
 		t.Errorf("Close(%s): %v", g.LocalName(), err)
+		dumpLog(t, g.LocalName())
 	}
 }
 

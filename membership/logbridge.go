@@ -2,6 +2,7 @@ package membership
 
 import (
 	"strings"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 )
@@ -12,10 +13,17 @@ import (
 // whose ml_level field keeps memberlist's own level. memberlist logs routine
 // events (failed probes of a dead node, refused merges) at WARN and ERR, so
 // none of it is promoted: this package logs what matters itself.
-type logBridge struct{ l *zap.Logger }
+type logBridge struct{ l atomic.Pointer[zap.Logger] }
 
-func (w logBridge) Write(p []byte) (int, error) {
-	if !w.l.Core().Enabled(zap.DebugLevel) {
+func newLogBridge(l *zap.Logger) *logBridge {
+	w := new(logBridge)
+	w.l.Store(l)
+	return w
+}
+
+func (w *logBridge) Write(p []byte) (int, error) {
+	l := w.l.Load()
+	if !l.Core().Enabled(zap.DebugLevel) {
 		return len(p), nil
 	}
 	msg := strings.TrimSpace(string(p))
@@ -26,6 +34,6 @@ func (w logBridge) Write(p []byte) (int, error) {
 		}
 	}
 	msg = strings.TrimPrefix(msg, "memberlist: ")
-	w.l.Debug(msg, zap.String("ml_level", level))
+	l.Debug(msg, zap.String("ml_level", level))
 	return len(p), nil
 }
