@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -63,8 +64,8 @@ func dumpLog(t *testing.T, node string) {
 		return
 	}
 	entries := testLogs.FilterField(zap.String("node", node)).All()
-	if len(entries) > 40 {
-		entries = entries[len(entries)-40:]
+	if len(entries) > 20 {
+		entries = entries[len(entries)-20:]
 	}
 	for _, e := range entries {
 		t.Logf("  %s %s %s %v", e.Time.Format("15:04:05.000"), e.Level, e.Message, e.ContextMap())
@@ -681,6 +682,142 @@ func TestParseKey(t *testing.T) {
 		}
 		if err != nil || len(k) != tt.n {
 			t.Errorf("%s: parseKey = %d bytes, %v; want %d bytes", tt.name, len(k), err, tt.n)
+		}
+	}
+}
+
+// TestLeaveFallsBackToPushPull forces memberlist's leave broadcast to time
+// out (as when memberlist#263 drops it): the push/pull fallback must still
+// deliver a Leave to every peer.
+func TestLeaveFallsBackToPushPull(t *testing.T) {
+	skipShort(t)
+	gs, _ := cluster(t, 3, nil)
+	gs[2].bcast = time.Nanosecond
+	t0 := time.Now()
+	closeNow(t, gs[2])
+	// Without the push/pull the peers would notice only by failure
+	// detection, after about a second.
+	for _, g := range gs[:2] {
+		waitEvent(t, g, 500*time.Millisecond, Leave, "n2")
+	}
+	t.Logf("leave seen by both peers after %v", time.Since(t0))
+}
+
+// TestSetMetaFallsBackToPushPull: the same for a meta update.
+func TestSetMetaFallsBackToPushPull(t *testing.T) {
+	skipShort(t)
+	gs, _ := cluster(t, 3, nil)
+	gs[1].bcast = time.Nanosecond
+	m := gs[1].LocalMeta()
+	m.Capacity = 5
+	if err := gs[1].SetMeta(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []*Gossip{gs[0], gs[2]} {
+		// Without the push/pull it would wait for the periodic one (500 ms).
+		if e := waitEvent(t, g, 300*time.Millisecond, Update, "n1"); e.Member.Meta.Capacity != 5 {
+			t.Errorf("%s: update %v", g.LocalName(), e.Member)
+		}
+	}
+}
+
+// TestJoinMergesClusters: a member of one cluster joins another through
+// Join, as a client does when its coordinator restarts as a new cluster.
+func TestJoinMergesClusters(t *testing.T) {
+	skipShort(t)
+	a := start(t, node("a-coord", Coordinator))
+	c := start(t, node("a-client", Client, a.Addr()))
+	b := start(t, node("b-coord", Coordinator))
+	if err := c.Join(context.Background(), []string{b.Addr()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the clusters merge", func() bool {
+		return len(a.Members()) == 3 && len(b.Members()) == 3 && len(c.Members()) == 3
+	})
+
+	// Join applies the same checks as Start.
+	o := node("other", Coordinator)
+	o.Meta.Protocol = 2
+	other := start(t, o)
+	err := c.Join(context.Background(), []string{other.Addr()})
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "protocol version 1, want 2") {
+		t.Errorf("Join(incompatible) = %v", err)
+	}
+	closeNow(t, c)
+	if err := c.Join(context.Background(), []string{b.Addr()}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Join after Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestLateLeaveIntent: memberlist may deliver a member's dead message
+// before its leave intent; within the grace period the intent still turns
+// the departure into a Leave, and after it a departure is a Fail.
+func TestLateLeaveIntent(t *testing.T) {
+	g := &Gossip{log: zap.NewNop(), name: "me", members: map[string]Member{}, events: make(chan Event, 8),
+		intents: map[string]time.Time{}, pending: map[string]*pendingFail{}, grace: time.Hour}
+	d := &delegate{g}
+	meta, _ := testMeta(Client).Encode()
+	n := &memberlist.Node{Name: "x", Addr: net.IPv4(127, 0, 0, 1), Port: 7946, Meta: meta}
+	d.NotifyJoin(n)
+	d.NotifyLeave(n)
+	if hasMember(g, "x") {
+		t.Errorf("a departed member is still listed")
+	}
+	d.NotifyMsg([]byte(leaveIntent + "x"))
+	if e1, e2 := <-g.events, <-g.events; e1.Kind != Join || e2.Kind != Leave {
+		t.Errorf("events %v, %v; want join, leave", e1, e2)
+	}
+
+	// No intent: Fail after the grace period; a rejoin settles it at once.
+	g.grace = time.Millisecond
+	d.NotifyJoin(n)
+	d.NotifyLeave(n)
+	if e1, e2 := <-g.events, <-g.events; e1.Kind != Join || e2.Kind != Fail {
+		t.Errorf("events %v, %v; want join, fail", e1, e2)
+	}
+	g.grace = time.Hour
+	d.NotifyJoin(n)
+	d.NotifyLeave(n)
+	d.NotifyJoin(n)
+	if e1, e2, e3 := <-g.events, <-g.events, <-g.events; e1.Kind != Join || e2.Kind != Fail || e3.Kind != Join {
+		t.Errorf("events %v, %v, %v; want join, fail, join", e1, e2, e3)
+	}
+	// An intent that arrives first makes the next departure a Leave.
+	d.NotifyMsg([]byte(leaveIntent + "x"))
+	d.NotifyLeave(n)
+	if e := <-g.events; e.Kind != Leave {
+		t.Errorf("event %v, want leave", e)
+	}
+}
+
+func TestRefusalTable(t *testing.T) {
+	t0 := time.Now()
+	tab := refusals{}
+	r := refusal{Name: "c", Addr: "127.0.0.1:1", By: "coord", Role: Coordinator, Reason: "protocol version 2, want 1"}
+	if !tab.add(r, t0) || tab.add(r, t0.Add(time.Second)) {
+		t.Errorf("add: want new once, then not new")
+	}
+	buf := tab.encode(t0.Add(3 * time.Second))
+	got, age := findRefusal(buf, "c", "127.0.0.1:1")
+	if got == nil || got.Error() != `membership: refused by coordinator "coord": protocol version 2, want 1` || age != 2*time.Second {
+		t.Errorf("findRefusal = %v, %v", got, age)
+	}
+	if got, _ := findRefusal(buf, "c", "127.0.0.1:2"); got != nil {
+		t.Errorf("found a refusal for another address")
+	}
+	for i := range refusalMax + 10 {
+		tab.add(refusal{Name: fmt.Sprint(i), Reason: "x"}, t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	if len(tab) != refusalMax {
+		t.Errorf("table holds %d entries, want %d", len(tab), refusalMax)
+	}
+	tab.expire(t0.Add(2 * refusalTTL))
+	if len(tab) != 0 {
+		t.Errorf("entries outlive their TTL")
+	}
+	for _, junk := range [][]byte{nil, []byte("{"), []byte(`{"v":2}`), []byte(`{"v":1,"refused":[{"n":"c","a":"127.0.0.1:1","age":-5}]}`)} {
+		if got, _ := findRefusal(junk, "c", "127.0.0.1:1"); got != nil {
+			t.Errorf("findRefusal(%q) = %v", junk, got)
 		}
 	}
 }
