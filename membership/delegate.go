@@ -221,7 +221,7 @@ func (g *Gossip) judge(name, addr string, raw []byte) *refusal {
 	m, err := DecodeMeta(raw)
 	switch {
 	case taken && holder.Addr != addr:
-		r.Reason = fmt.Sprintf("name already in use by the member at %s", holder.Addr)
+		r.Reason = fmt.Sprintf("name %q is already in use by the member at %s", name, holder.Addr)
 	case err != nil:
 		r.Reason = "unreadable meta: " + err.Error()
 		if m.Protocol != 0 && m.Protocol != local.Protocol {
@@ -311,12 +311,10 @@ func (g *Gossip) vetCluster(peers []*memberlist.Node) (veto *RefusedError, liste
 				listed = listed || live
 			case p.State == memberlist.StateDead:
 				// memberlist would ignore this node silently (no DeadNodeReclaimTime).
-				return &RefusedError{By: p.Name, Reason: fmt.Sprintf(
-					"name in use by a failed member at %s; the cluster does not reuse a failed member's name", nodeAddr(p))}, false
+				return &RefusedError{Reason: fmt.Sprintf(
+					"name %q is held by a failed member at %s until the cluster forgets it", p.Name, nodeAddr(p))}, false
 			case live:
-				m, _ := DecodeMeta(p.Meta)
-				return &RefusedError{By: p.Name, Role: m.Role,
-					Reason: fmt.Sprintf("name already in use by the member at %s", nodeAddr(p))}, false
+				return &RefusedError{Reason: fmt.Sprintf("name %q is already in use by the member at %s", p.Name, nodeAddr(p))}, false
 			}
 			continue
 		}

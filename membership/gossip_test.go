@@ -490,7 +490,7 @@ func TestDuplicateNameIsRefused(t *testing.T) {
 	co := start(t, node("coord", Coordinator))
 	dup := start(t, node("dup", Client, co.Addr()))
 	err := startErr(t, node("dup", Client, co.Addr()))
-	want := `membership: refused by client "dup": name already in use by the member at ` + dup.Addr()
+	want := `membership: refused: name "dup" is already in use by the member at ` + dup.Addr()
 	if !errors.Is(err, ErrRefused) || err.Error() != want {
 		t.Errorf("Start error:\n got %v\nwant %s", err, want)
 	}
@@ -498,6 +498,16 @@ func TestDuplicateNameIsRefused(t *testing.T) {
 		if m.Name == "dup" && m.Addr != dup.Addr() {
 			t.Errorf("dup moved to %s", m.Addr)
 		}
+	}
+
+	// A crashed member's name stays taken while the cluster remembers it.
+	crashed := start(t, node("crashed", Client, co.Addr()))
+	crash(t, crashed)
+	waitEvent(t, co, 5*time.Second, Fail, "crashed")
+	err = startErr(t, node("crashed", Client, co.Addr()))
+	want = `membership: refused: name "crashed" is held by a failed member at ` + crashed.Addr() + ` until the cluster forgets it`
+	if !errors.Is(err, ErrRefused) || err.Error() != want {
+		t.Errorf("Start error:\n got %v\nwant %s", err, want)
 	}
 
 	// After a graceful leave the name is free again.

@@ -18,12 +18,15 @@ var ErrRefused = errors.New("membership: refused")
 // fingerprint differs from a coordinator's, an Accept function vetoes, or
 // the node name is taken.
 type RefusedError struct {
-	By     string // name of the refusing member
-	Role   Role   // its role ("" if its meta was unreadable)
+	By     string // name of the refusing member ("" for a name conflict)
+	Role   Role   // its role ("" if unknown)
 	Reason string // e.g. "protocol version 2, want 1"
 }
 
 func (e *RefusedError) Error() string {
+	if e.By == "" {
+		return "membership: refused: " + e.Reason
+	}
 	if e.Role == "" {
 		return fmt.Sprintf("membership: refused by %q: %s", e.By, e.Reason)
 	}
