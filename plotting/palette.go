@@ -7,12 +7,14 @@ import (
 	"slices"
 )
 
-// paletted maps img to its 256 most frequent colours, each pixel to the
-// nearest of them (in RGB). A chart is mostly a few flat colours, so this
-// keeps it sharp while its PNG shrinks several times; antialiased edges
-// and band overlaps snap to the nearest frequent shade. Deterministic:
-// ties in frequency break by colour value.
-func paletted(img image.Image) *image.Paletted {
+// paletted maps img to a palette of 256 colours, each pixel to the nearest
+// of them (in RGB): first the colours in must (the line colours, so thin
+// lines keep their exact colour), then the most frequent colours of the
+// image. A chart is mostly a few flat colours, so this keeps it sharp
+// while its PNG shrinks several times; antialiased edges and band overlaps
+// snap to the nearest shade. Deterministic: ties in frequency break by
+// colour value.
+func paletted(img image.Image, must ...color.Color) *image.Paletted {
 	b := img.Bounds()
 	counts := map[color.RGBA]int{}
 	for y := b.Min.Y; y < b.Max.Y; y++ {
@@ -32,8 +34,21 @@ func paletted(img image.Image) *image.Paletted {
 		return cmp.Compare(key(a), key(b))
 	})
 	pal := make(color.Palette, 0, 256)
-	for _, c := range colors[:min(256, len(colors))] {
-		pal = append(pal, c)
+	in := map[color.RGBA]bool{}
+	for _, c := range must {
+		if q := rgba(c); !in[q] && len(pal) < 256 {
+			in[q] = true
+			pal = append(pal, q)
+		}
+	}
+	for _, c := range colors {
+		if len(pal) == 256 {
+			break
+		}
+		if !in[c] {
+			in[c] = true
+			pal = append(pal, c)
+		}
 	}
 	index := make(map[color.RGBA]uint8, len(colors))
 	for _, c := range colors {

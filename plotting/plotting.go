@@ -74,7 +74,7 @@ var Palette = []color.Color{
 }
 
 // bandAlpha is the opacity of a band (of 255).
-const bandAlpha = 0x38
+const bandAlpha = 0x30
 
 // Save draws the panels side by side into path (.png or .svg). It returns an
 // error, never panics, on data it cannot draw: series of unequal lengths,
@@ -143,7 +143,8 @@ func SaveTitled(path, title string, panels ...Panel) (err error) {
 	var buf bytes.Buffer
 	if img != nil { // PNG, compressed harder than vgimg.PngCanvas does (figures get committed)
 		enc := png.Encoder{CompressionLevel: png.BestCompression}
-		if err := enc.Encode(&buf, paletted(img.Image())); err != nil {
+		must := append([]color.Color{color.White, color.Black}, Palette...)
+		if err := enc.Encode(&buf, paletted(img.Image(), must...)); err != nil {
 			return fmt.Errorf("plotting: %s: %w", path, err)
 		}
 	} else if _, err := svg.WriteTo(&buf); err != nil {
@@ -176,12 +177,7 @@ func build(pn Panel) (*plot.Plot, error) {
 		if len(s.Rounds) == 0 {
 			continue
 		}
-		col, dash := Palette[i%len(Palette)], plotutil.Dashes(i/len(Palette))
-		if s.Color > 0 {
-			col, dash = Palette[(s.Color-1)%len(Palette)], plotutil.Dashes(s.Dash)
-		} else if s.Dash > 0 {
-			dash = plotutil.Dashes(s.Dash)
-		}
+		col, _ := style(s, i)
 		if s.Lo != nil {
 			ring := make(plotter.XYs, 0, 2*len(s.Rounds))
 			for j := range s.Rounds {
@@ -199,6 +195,14 @@ func build(pn Panel) (*plot.Plot, error) {
 			band.LineStyle.Width = 0
 			p.Add(band)
 		}
+	}
+	// The lines go over every band, so a later series' band never tints
+	// an earlier series' line.
+	for i, s := range pn.Series {
+		if len(s.Rounds) == 0 {
+			continue
+		}
+		col, dash := style(s, i)
 		pts := make(plotter.XYs, len(s.Rounds))
 		for j := range s.Rounds {
 			pts[j].X, pts[j].Y = s.Rounds[j], s.Values[j]
@@ -216,6 +220,17 @@ func build(pn Panel) (*plot.Plot, error) {
 		}
 	}
 	return p, nil
+}
+
+// style is the colour and dash pattern of series s at position i.
+func style(s Series, i int) (color.Color, []vg.Length) {
+	if s.Color > 0 {
+		return Palette[(s.Color-1)%len(Palette)], plotutil.Dashes(s.Dash)
+	}
+	if s.Dash > 0 {
+		return Palette[i%len(Palette)], plotutil.Dashes(s.Dash)
+	}
+	return Palette[i%len(Palette)], plotutil.Dashes(i / len(Palette))
 }
 
 // check validates one series for drawing.
