@@ -276,7 +276,7 @@ func (g *Gossip) SetMeta(ctx context.Context, m Meta) error {
 	}
 	g.local.Store(&localMeta{meta: m, raw: raw})
 	err = g.ml.UpdateNode(min(timeoutOf(ctx), g.bcast))
-	if err == nil || g.pushPullPeers(ctx) > 0 {
+	if err == nil || g.pushPullPeers(ctx) != 0 {
 		return nil
 	}
 	return fmt.Errorf("membership: update meta: %w; no peer took the new state by push/pull either", err)
@@ -303,6 +303,8 @@ func (g *Gossip) close(ctx context.Context, leave bool) error {
 		leave = leave && ctx.Err() == nil
 		if leave {
 			g.announceLeave()
+			// pushPullPeers is -1 when no peer is left to tell (they all left
+			// meanwhile): not an error.
 			if err := g.ml.Leave(min(timeoutOf(ctx), g.bcast)); err != nil && g.pushPullPeers(ctx) == 0 {
 				errs = append(errs, fmt.Errorf("membership: leave: %w; no peer took the left state by push/pull either", err))
 			}

@@ -258,7 +258,8 @@ func (g *Gossip) isSelf(seed string) bool {
 // drop a queued broadcast (hashicorp/memberlist#263), and a peer that
 // receives a left or updated state by push/pull applies it and gossips it
 // on. It reports how many peers took the state. Each contact is bounded by
-// the profile's TCP timeout; it stops early when ctx is done.
+// the profile's TCP timeout; it stops early when ctx is done. With no live
+// peer left there is nobody to tell, and it reports -1.
 func (g *Gossip) pushPullPeers(ctx context.Context) int {
 	g.mu.Lock()
 	var peers []Member
@@ -268,6 +269,9 @@ func (g *Gossip) pushPullPeers(ctx context.Context) int {
 		}
 	}
 	g.mu.Unlock()
+	if len(peers) == 0 {
+		return -1
+	}
 	slices.SortFunc(peers, byRoleName)
 	ok := 0
 	for _, p := range peers {
