@@ -1,7 +1,6 @@
 package sweep
 
 import (
-	"bytes"
 	"fmt"
 	"math"
 	"os"
@@ -361,12 +360,4 @@ func (a Axis) plain() bool {
 		}
 	}
 	return true
-}
-
-// trimBase drops a base config that is only whitespace.
-func trimBase(b []byte) string {
-	if len(bytes.TrimSpace(b)) == 0 {
-		return ""
-	}
-	return string(b)
 }
