@@ -288,7 +288,8 @@ func (g *Gossip) SetMeta(ctx context.Context, m Meta) error {
 // if that broadcast has not finished in time, a TCP push/pull of the left
 // state to up to three peers (see "Delivery" in the package documentation).
 // ctx bounds all of it (DefaultTimeout without a deadline); Close returns an
-// error if neither the broadcast nor a push/pull went through, and peers
+// error if neither the broadcast nor a push/pull went through while some
+// peer was still alive (a last member has nobody to tell), and peers
 // then notice the departure by failure detection (still reported as Leave
 // where the intent arrived). If ctx is already done, Close skips leaving and
 // peers will see a Fail. Close is idempotent and safe to call concurrently;
