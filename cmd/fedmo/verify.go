@@ -123,8 +123,15 @@ func verifyCmd(ctx context.Context, args []string) error {
 	log := newLogger(*quiet)
 	defer log.Sync()
 	disp := display(*quiet, "verify", cfg.Rounds, log)
+	// Replay the realised participants: the sampled ones in a simulated
+	// run, fewer where a distributed round closed at its deadline without
+	// a real client.
+	replay := make([][]int, len(man.Rounds))
+	for i, r := range man.Rounds {
+		replay[i] = r.Participants
+	}
 	res, err := simulate.Run(ctx, cfg, simulate.Options{Workers: *workers, Build: buildOptions(),
-		Observer: engine.Observers{check, disp}})
+		Replay: replay, Observer: engine.Observers{check, disp}})
 	disp.Close()
 	var mm *roundMismatch
 	if errors.As(err, &mm) {
