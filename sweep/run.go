@@ -70,6 +70,7 @@ const (
 	Cancelled              // not run, or stopped, because the sweep was interrupted
 )
 
+// String says what became of the run.
 func (s State) String() string {
 	return [...]string{"skipped (already complete)", "ran", "diverged", "failed", "cancelled"}[s]
 }

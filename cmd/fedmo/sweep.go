@@ -30,7 +30,7 @@ re-run.
   fedmo sweep --spec examples/sweeps/demo.yaml
 
 A sweep file (--spec) holds the same and more: named axes whose values set
-several keys at once; see examples/sweeps/ and docs/reproductions.md.
+several keys at once; see examples/README.md and docs/reproductions.md.
 Flags given with --spec add to it (--grid, --set) or replace its values
 (--config, --seeds, --target, --out).
 
