@@ -1,8 +1,16 @@
 // Command fedmo runs federated-learning experiments.
 //
-//	fedmo simulate  --config exp.yaml --out runs/exp1 [--set key=value]... [--workers N] [--quiet]
-//	fedmo demo      [--out runs/demo]                    the default experiment, four algorithms
-//	fedmo partition --config exp.yaml --out parts.json  the partition a config produces
+//	fedmo simulate    --config exp.yaml --out runs/exp1 [--set key=value]... [--workers N] [--quiet]
+//	fedmo demo        [--out runs/demo]                    the default experiment, four algorithms
+//	fedmo partition   --config exp.yaml --out parts.json  the partition a config produces
+//	fedmo coordinator --config exp.yaml --out runs/exp1 --listen ADDR --gossip ADDR
+//	fedmo client      --join GOSSIP_ADDR [--data DIR --id I]
+//	fedmo local       --procs P --config exp.yaml --out runs/exp1
+//	fedmo certs       DIR                                   development TLS certificates and a token
+//	fedmo sweep       --config base.yaml --grid key=v1,v2 --seeds 1-5 --out runs/sweep1
+//	fedmo plot        RUN_OR_SWEEP_DIR... -o fig.png
+//	fedmo report      SWEEP_DIR
+//	fedmo verify      MANIFEST
 //	fedmo version
 //
 // Each subcommand lives in its own file and registers itself (register).
