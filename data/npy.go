@@ -374,3 +374,40 @@ func nestFloat64(data []float64, shape []int) reflect.Value {
 	}
 	return s
 }
+
+// WriteNPYDir writes train and test as the NumPy files LoadNPY reads:
+// train_x.npy and test_x.npy (float64, n x d) and train_y.npy and
+// test_y.npy (int64 labels), each atomically. It exports any dataset,
+// e.g. a generated one, so other tools (or a real client) can use it.
+func WriteNPYDir(dir string, train, test *Dataset) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("data: %w", err)
+	}
+	for _, f := range []struct {
+		x, y string
+		ds   *Dataset
+	}{{NPYTrainX, NPYTrainY, train}, {NPYTestX, NPYTestY, test}} {
+		if err := WriteNPYFloat64(filepath.Join(dir, f.x), f.ds.X, []int{f.ds.Len(), f.ds.D}); err != nil {
+			return err
+		}
+		labels := make([]int64, f.ds.Len())
+		for i, y := range f.ds.Y {
+			labels[i] = int64(y)
+		}
+		path := filepath.Join(dir, f.y)
+		if err := atomicfile.WriteFunc(path, func(w io.Writer) error { return npyio.Write(w, labels) }); err != nil {
+			return fmt.Errorf("data: %w", err)
+		}
+	}
+	return nil
+}
+
+// Subset returns the rows of d, in that order, as a new dataset.
+func (d *Dataset) Subset(rows []int) *Dataset {
+	s := &Dataset{D: d.D, Classes: d.Classes, X: make([]float64, 0, len(rows)*d.D), Y: make([]int, 0, len(rows))}
+	for _, i := range rows {
+		s.X = append(s.X, d.Row(i)...)
+		s.Y = append(s.Y, d.Y[i])
+	}
+	return s
+}

@@ -267,3 +267,20 @@ func TestWriteNPYFloat64(t *testing.T) {
 		t.Error("a failed write left a file behind")
 	}
 }
+
+func TestWriteNPYDirRoundTrip(t *testing.T) {
+	train := &Dataset{D: 2, Classes: 3, X: []float64{1, 2, 3, 4, 5, 6}, Y: []int{0, 2, 1}}
+	test := &Dataset{D: 2, Classes: 3, X: []float64{7, 8}, Y: []int{2}}
+	dir := filepath.Join(t.TempDir(), "set")
+	if err := WriteNPYDir(dir, train.Subset([]int{2, 0}), test); err != nil {
+		t.Fatal(err)
+	}
+	gotTrain, gotTest, err := LoadNPY(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(gotTrain.X, []float64{5, 6, 1, 2}) || !slices.Equal(gotTrain.Y, []int{1, 0}) ||
+		!slices.Equal(gotTest.X, test.X) || !slices.Equal(gotTest.Y, test.Y) || gotTrain.D != 2 {
+		t.Fatalf("round trip: train %+v test %+v", gotTrain, gotTest)
+	}
+}

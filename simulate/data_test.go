@@ -1,12 +1,9 @@
 package simulate
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"codeberg.org/sbinet/npyio"
 
 	"github.com/fedmo/fedmo/data"
 	"github.com/fedmo/fedmo/experiment"
@@ -24,22 +21,8 @@ func TestUserDataReproducesTheRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for name, ds := range map[string]*data.Dataset{"train": fd.Train, "test": fd.Test} {
-		if err := data.WriteNPYFloat64(filepath.Join(dir, name+"_x.npy"), ds.X, []int{ds.Len(), ds.D}); err != nil {
-			t.Fatal(err)
-		}
-		labels := make([]int64, ds.Len())
-		for i, y := range ds.Y {
-			labels[i] = int64(y)
-		}
-		f, err := os.Create(filepath.Join(dir, name+"_y.npy"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := npyio.Write(f, labels); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
+	if err := data.WriteNPYDir(dir, fd.Train, fd.Test); err != nil {
+		t.Fatal(err)
 	}
 	pf := filepath.Join(dir, "parts.json")
 	if err := data.WritePartitionFile(pf, fd.Parts); err != nil {

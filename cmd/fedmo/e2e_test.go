@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"codeberg.org/sbinet/npyio"
-
 	"github.com/fedmo/fedmo/config"
 	"github.com/fedmo/fedmo/data"
 	"github.com/fedmo/fedmo/engine"
@@ -311,8 +309,12 @@ func TestRealClientQuorumAndReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	pooled, own := filepath.Join(dir, "pooled"), filepath.Join(dir, "own")
-	writeNPY(t, pooled, fd.Train, fd.Test, nil)
-	writeNPY(t, own, fd.Train, fd.Test, fd.Parts[3])
+	if err := data.WriteNPYDir(pooled, fd.Train, fd.Test); err != nil {
+		t.Fatal(err)
+	}
+	if err := data.WriteNPYDir(own, fd.Train.Subset(fd.Parts[3]), fd.Test); err != nil {
+		t.Fatal(err)
+	}
 	parts := filepath.Join(dir, "parts.json")
 	if err := data.WritePartitionFile(parts, fd.Parts); err != nil {
 		t.Fatal(err)
@@ -354,137 +356,5 @@ func TestRealClientQuorumAndReplay(t *testing.T) {
 	sameRounds(t, "simulate --replay", manifest(t, replay), man)
 	if out := fedmo(t, "verify", filepath.Join(run, "manifest.json")); !strings.Contains(out, "ok") {
 		t.Errorf("fedmo verify of the distributed run:\n%s", out)
-	}
-}
-
-// writeNPY writes train (only rows, if given) and test as a NumPy data dir.
-func writeNPY(t *testing.T, dir string, train, test *data.Dataset, rows []int) {
-	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if rows != nil {
-		sub := &data.Dataset{D: train.D, Classes: train.Classes}
-		for _, i := range rows {
-			sub.X = append(sub.X, train.Row(i)...)
-			sub.Y = append(sub.Y, train.Y[i])
-		}
-		train = sub
-	}
-	for name, ds := range map[string]*data.Dataset{"train": train, "test": test} {
-		if err := data.WriteNPYFloat64(filepath.Join(dir, name+"_x.npy"), ds.X, []int{ds.Len(), ds.D}); err != nil {
-			t.Fatal(err)
-		}
-		labels := make([]int64, ds.Len())
-		for i, y := range ds.Y {
-			labels[i] = int64(y)
-		}
-		f, err := os.Create(filepath.Join(dir, name+"_y.npy"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := npyio.Write(f, labels); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
-	}
-}
-
-// TestSecureRun runs a coordinator and two client processes with mutual
-// TLS, a token and gossip encryption, all from `fedmo certs`; a client
-// without the token, one without the gossip key and one without a client
-// certificate never take part.
-func TestSecureRun(t *testing.T) {
-	e2e(t)
-	pki := filepath.Join(t.TempDir(), "pki")
-	fedmo(t, "certs", pki)
-	fedmo(t, "certs", filepath.Join(pki, "other")) // another CA's certificates
-	key := filepath.Join(pki, "gossip.key")
-	if err := os.WriteFile(key, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := func(f string) string { return filepath.Join(pki, f) }
-	cfgFile := writeConfig(t, e2eConfig)
-	sim := filepath.Join(t.TempDir(), "sim")
-	fedmo(t, "simulate", "--config", cfgFile, "--out", sim, "--quiet")
-
-	run := filepath.Join(t.TempDir(), "run")
-	gossip := freePort(t)
-	common := []string{"--profile", "local", "--gossip-key", key, "--token-file", p("token"), "--tls-ca", p("ca.pem")}
-	coord := start(t, "coordinator.log", append([]string{"coordinator", "--config", cfgFile, "--out", run, "--listen", "127.0.0.1:0",
-		"--gossip", gossip, "--wait-procs", "2", "--tls-cert", p("server.pem"), "--tls-key", p("server-key.pem")}, common...)...)
-	// Outsiders first, while the coordinator waits: each lacks one secret.
-	noKey := exec.Command(fedmoBin, "client", "--join", gossip, "--profile", "local", "--token-file", p("token"), "--tls-ca", p("ca.pem"),
-		"--tls-cert", p("client.pem"), "--tls-key", p("client-key.pem"), "--coordinator-wait", "3s")
-	if out, err := noKey.CombinedOutput(); err == nil {
-		t.Errorf("a client without the gossip key joined:\n%s", out)
-	}
-	for name, args := range map[string][]string{
-		"token": {"--gossip-key", key, "--tls-ca", p("ca.pem"), "--tls-cert", p("client.pem"), "--tls-key", p("client-key.pem")},
-		"client certificate": {"--gossip-key", key, "--tls-ca", p("ca.pem"), "--token-file", p("token"),
-			"--tls-cert", p("other/client.pem"), "--tls-key", p("other/client-key.pem")},
-	} {
-		cmd := exec.Command(fedmoBin, append([]string{"client", "--join", gossip, "--profile", "local", "--coordinator-wait", "3s"}, args...)...)
-		out, err := cmd.CombinedOutput()
-		if err == nil {
-			t.Errorf("a client without the %s was not refused:\n%s", name, tail(string(out), 1500))
-		}
-		t.Logf("without the %s: %s", name, tail(strings.TrimSpace(string(out)), 300))
-	}
-	clientArgs := append([]string{"client", "--join", gossip, "--tls-cert", p("client.pem"), "--tls-key", p("client-key.pem"), "--coordinator-wait", "5s"}, common...)
-	for i := range 2 {
-		start(t, fmt.Sprintf("client%d.log", i), clientArgs...)
-	}
-	if err := waitExit(t, coord, 2*time.Minute); err != nil {
-		t.Fatalf("coordinator: %v", err)
-	}
-	sameRounds(t, "secure run", manifest(t, run), manifest(t, sim))
-}
-
-// TestClientHungMidRound stops a client process (SIGSTOP: its sockets stay
-// open, its RPC never answers): gossip declares it failed, its call is
-// cancelled and its clients re-hosted, long before the round deadline.
-func TestClientHungMidRound(t *testing.T) {
-	e2e(t)
-	cfgFile := writeConfig(t, slowConfig)
-	sim := filepath.Join(t.TempDir(), "sim")
-	fedmo(t, "simulate", "--config", cfgFile, "--out", sim, "--quiet")
-
-	dir := filepath.Join(t.TempDir(), "run")
-	gossip := freePort(t)
-	coord := start(t, "coordinator.log", "coordinator", "--config", cfgFile, "--out", dir, "--listen", "127.0.0.1:0",
-		"--gossip", gossip, "--profile", "local", "--wait-procs", "2", "--round-timeout", "5m")
-	var clients []*exec.Cmd
-	for i := range 2 {
-		clients = append(clients, start(t, fmt.Sprintf("client%d.log", i), "client", "--join", gossip, "--profile", "local", "--workers", "1"))
-	}
-	waitRows(t, dir, 4, time.Minute)
-	if err := clients[0].Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { clients[0].Process.Signal(syscall.SIGCONT) })
-	begin := time.Now()
-	if err := waitExit(t, coord, 2*time.Minute); err != nil {
-		t.Fatalf("coordinator: %v", err)
-	}
-	sameRounds(t, "after a client hung", manifest(t, dir), manifest(t, sim))
-	if d := time.Since(begin); d > time.Minute {
-		t.Errorf("the run took %v after the hang: the hung process was not noticed by gossip", d)
-	}
-}
-
-// TestOtherConfigRefusedAtJoin: a client process started for another
-// config is refused at join with a message that says so.
-func TestOtherConfigRefusedAtJoin(t *testing.T) {
-	e2e(t)
-	cfgFile := writeConfig(t, e2eConfig)
-	other := writeConfig(t, strings.Replace(e2eConfig, "seed: 11", "seed: 12", 1))
-	gossip := freePort(t)
-	start(t, "coordinator.log", "coordinator", "--config", cfgFile, "--out", filepath.Join(t.TempDir(), "run"),
-		"--listen", "127.0.0.1:0", "--gossip", gossip, "--profile", "local")
-	cmd := exec.Command(fedmoBin, "client", "--join", gossip, "--profile", "local", "--config", other, "--coordinator-wait", "10s")
-	out, err := cmd.CombinedOutput()
-	if err == nil || !bytes.Contains(out, []byte("config fingerprint")) || !bytes.Contains(out, []byte("refused")) {
-		t.Fatalf("a client for another config: err %v, want a refusal naming the config fingerprint:\n%s", err, tail(string(out), 1500))
 	}
 }
