@@ -283,10 +283,14 @@ func readSummed(path string) ([]byte, error) {
 }
 
 func writeFloats(w *bufio.Writer, v []float64) {
-	var b [8]byte
-	for _, x := range v {
-		binary.LittleEndian.PutUint64(b[:], math.Float64bits(x))
-		w.Write(b[:])
+	var b [8 << 10]byte
+	for len(v) > 0 {
+		k := min(len(v), len(b)/8)
+		for i, x := range v[:k] {
+			binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(x))
+		}
+		w.Write(b[:8*k])
+		v = v[k:]
 	}
 }
 
@@ -295,10 +299,14 @@ func readFloats(r *bytes.Reader, n int) ([]float64, error) {
 		return nil, errors.New("truncated vector")
 	}
 	v := make([]float64, n)
-	var b [8]byte
-	for i := range v {
-		r.Read(b[:])
-		v[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[:]))
+	var b [8 << 10]byte
+	for i := 0; i < n; {
+		k := min(n-i, len(b)/8)
+		r.Read(b[:8*k])
+		for j := range k {
+			v[i+j] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*j:]))
+		}
+		i += k
 	}
 	return v, nil
 }
