@@ -5,15 +5,15 @@ import (
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -25,39 +25,9 @@ import (
 	fedmov1 "github.com/fedmo/fedmo/proto/fedmo/v1"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if err := checkGoroutines(5 * time.Second); err != nil {
-			os.Stderr.WriteString(err.Error() + "\n")
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// checkGoroutines waits for every gRPC and network goroutine of the tests
-// to end, and reports those still running after timeout.
-func checkGoroutines(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var leaked []string
-		for i, g := range strings.Split(string(buf), "\n\n") {
-			if i > 0 && (strings.Contains(g, "google.golang.org/grpc") || strings.Contains(g, "net.(*") || strings.Contains(g, "fedmo/security")) {
-				leaked = append(leaked, g)
-			}
-		}
-		if len(leaked) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return errors.New("leaked goroutines:\n\n" + strings.Join(leaked, "\n\n"))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// TestMain fails the package if a test leaves a goroutine behind (a gRPC
+// server or connection not stopped).
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const panicVersion = 666 // makes the fake handlers panic
 

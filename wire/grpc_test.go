@@ -12,12 +12,13 @@ import (
 	"math"
 	"net"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -28,39 +29,9 @@ import (
 	"github.com/fedmo/fedmo/wire"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if err := checkGoroutines(5 * time.Second); err != nil {
-			os.Stderr.WriteString(err.Error() + "\n")
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// checkGoroutines waits for every gRPC and network goroutine of the tests
-// to end, and reports those still running after timeout.
-func checkGoroutines(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var leaked []string
-		for i, g := range strings.Split(string(buf), "\n\n") {
-			if i > 0 && (strings.Contains(g, "google.golang.org/grpc") || strings.Contains(g, "net.(*") || strings.Contains(g, "fedmo/wire")) {
-				leaked = append(leaked, g)
-			}
-		}
-		if len(leaked) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return errors.New("leaked goroutines:\n\n" + strings.Join(leaked, "\n\n"))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// TestMain fails the package if a test leaves a goroutine behind (a gRPC
+// server or connection not stopped).
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type trainStream = grpc.BidiStreamingServer[fedmov1.TrainRequest, fedmov1.TrainResponse]
 
