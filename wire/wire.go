@@ -1,13 +1,11 @@
 package wire
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"math"
-	"unsafe"
 
+	"github.com/fedmo/fedmo/internal/le"
 	fedmov1 "github.com/fedmo/fedmo/proto/fedmo/v1"
 )
 
@@ -37,14 +35,14 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // CRC32C returns the CRC-32C (Castagnoli) of v's little-endian bytes, the
 // checksum a VectorEnd carries for v. It needs no buffer of v's size.
 func CRC32C(v []float64) uint32 {
-	if littleEndian {
-		return crc32.Checksum(bytesOf(v), castagnoli)
+	if le.Native {
+		return crc32.Checksum(le.Bytes(v), castagnoli)
 	}
 	var buf [4096]byte
 	var crc uint32
 	for len(v) > 0 {
 		n := min(len(v), len(buf)/8)
-		b := encode(buf[:8*n], v[:n])
+		b := le.Encode(buf[:8*n], v[:n])
 		crc = crc32.Update(crc, castagnoli, b)
 		v = v[n:]
 	}
@@ -96,7 +94,7 @@ func SendVector(kind fedmov1.VectorKind, v []float64, chunkBytes int,
 	}
 	per := chunkBytes / 8
 	var buf []byte
-	if !littleEndian {
+	if !le.Native {
 		buf = make([]byte, 8*min(per, len(v)))
 	}
 	chunk := &fedmov1.VectorChunk{Kind: kind}
@@ -104,10 +102,10 @@ func SendVector(kind fedmov1.VectorKind, v []float64, chunkBytes int,
 	for off := 0; off < len(v); off += per {
 		part := v[off:min(off+per, len(v))]
 		var b []byte
-		if littleEndian {
-			b = bytesOf(part) // already the wire format: no copy
+		if le.Native {
+			b = le.Bytes(part) // already the wire format: no copy
 		} else {
-			b = encode(buf, part)
+			b = le.Encode(buf, part)
 		}
 		crc = crc32.Update(crc, castagnoli, b)
 		chunk.Offset = uint64(off)
@@ -121,25 +119,6 @@ func SendVector(kind fedmov1.VectorKind, v []float64, chunkBytes int,
 		return fmt.Errorf("wire: send %s end: %w", kind, err)
 	}
 	return nil
-}
-
-// littleEndian reports whether float64 values are stored in memory as
-// their wire format, little-endian IEEE 754, as on amd64 and arm64.
-var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
-
-// bytesOf returns the memory of v as bytes, without copying.
-func bytesOf(v []float64) []byte {
-	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 8*len(v))
-}
-
-// encode writes v little-endian into buf, which has room for it, and
-// returns the bytes written.
-func encode(buf []byte, v []float64) []byte {
-	b := buf[:8*len(v)]
-	for i, x := range v {
-		binary.LittleEndian.PutUint64(b[8*i:8*i+8], math.Float64bits(x))
-	}
-	return b
 }
 
 func checkKind(kind fedmov1.VectorKind) error {
@@ -231,12 +210,10 @@ func (a *Assembler) Chunk(c *fedmov1.VectorChunk) error {
 	}
 	a.crc = crc32.Update(a.crc, castagnoli, c.Data)
 	d := a.dst[a.next : a.next+len(c.Data)/8]
-	if littleEndian {
-		copy(bytesOf(d), c.Data)
+	if le.Native {
+		copy(le.Bytes(d), c.Data)
 	} else {
-		for i := range d {
-			d[i] = math.Float64frombits(binary.LittleEndian.Uint64(c.Data[8*i : 8*i+8]))
-		}
+		le.Decode(d, c.Data)
 	}
 	a.next += len(d)
 	return nil

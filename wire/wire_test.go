@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fedmo/fedmo/internal/le"
 	fedmov1 "github.com/fedmo/fedmo/proto/fedmo/v1"
 )
 
@@ -438,8 +439,8 @@ func (r *byteReader) uint32() uint32 {
 // TestPortableCodec runs the round trip through the byte-by-byte encoding
 // that big-endian machines use.
 func TestPortableCodec(t *testing.T) {
-	defer func(le bool) { littleEndian = le }(littleEndian)
-	littleEndian = false
+	defer func(native bool) { le.Native = native }(le.Native)
+	le.Native = false
 	for _, n := range []int{0, 1, MinChunkBytes/8 + 3} {
 		v := vec(n)
 		s := record(t, model, v, MinChunkBytes)
