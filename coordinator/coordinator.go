@@ -17,6 +17,7 @@ import (
 	fedmov1 "github.com/fedmo/fedmo/proto/fedmo/v1"
 	"github.com/fedmo/fedmo/runner"
 	"github.com/fedmo/fedmo/security"
+	"github.com/fedmo/fedmo/wire/shm"
 )
 
 // Options configure a coordinator process.
@@ -33,6 +34,10 @@ type Options struct {
 	// within WaitTimeout.
 	WaitProcs   int
 	WaitTimeout time.Duration
+	// SharedDir, if set, is a directory on this host (package wire/shm)
+	// through which vectors go to and from the client processes that
+	// opened it too, instead of through gRPC.
+	SharedDir string
 	// Ready, if set, is called once the coordinator serves, with its gRPC
 	// and gossip addresses.
 	Ready func(grpcAddr, gossipAddr string)
@@ -59,7 +64,7 @@ func (d gossipDir) Hosts() []Host {
 	var hs []Host
 	for _, m := range d.g.Members() {
 		if m.Meta.Role == membership.Client && m.Meta.Config == d.configSHA {
-			hs = append(hs, Host{Name: m.Name, Addr: m.Meta.GRPC, Real: m.Meta.Real})
+			hs = append(hs, Host{Name: m.Name, Addr: m.Meta.GRPC, Real: m.Meta.Real, Shared: m.Meta.Shared})
 		}
 	}
 	return hs
@@ -120,10 +125,17 @@ func Run(ctx context.Context, cfg config.Config, build experiment.Options, opts 
 	if err := waitProcs(ctx, dir, opts.WaitProcs, opts.WaitTimeout); err != nil {
 		return nil, err
 	}
-	remote := NewRemote(RemoteConfig{
+	rcfg := RemoteConfig{
 		ConfigSHA256: hash, NumParams: setup.Model.NumParams(), RoundTimeout: opts.RoundTimeout,
 		Quorum: opts.Quorum, Dial: dialOpts, Logger: log,
-	}, dir)
+	}
+	if opts.SharedDir != "" {
+		if rcfg.Shared, err = shm.Open(opts.SharedDir); err != nil {
+			return nil, err
+		}
+		defer rcfg.Shared.Close()
+	}
+	remote := NewRemote(rcfg, dir)
 	defer remote.Close()
 	go watch(g, remote, log)
 

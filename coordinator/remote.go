@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/fedmo/fedmo/engine"
 	fedmov1 "github.com/fedmo/fedmo/proto/fedmo/v1"
 	"github.com/fedmo/fedmo/wire"
+	"github.com/fedmo/fedmo/wire/shm"
 )
 
 // Host is a live client process as the coordinator sees it.
@@ -29,6 +31,9 @@ type Host struct {
 	Name string // unique node name (a new one per process incarnation)
 	Addr string // its gRPC address
 	Real int64  // the real client it serves with its own data; -1 for a host of virtual clients
+	// Shared is the id of the shared directory it opened (package
+	// wire/shm); "" for none.
+	Shared string
 }
 
 // Directory lists the live client processes. The gossip membership is
@@ -48,7 +53,11 @@ type RemoteConfig struct {
 	Quorum   float64
 	Attempts int               // tries of a task on one process whose stream arrived corrupted
 	Dial     []grpc.DialOption // transport security, token, keepalive
-	Logger   *zap.Logger
+	// Shared, if set, is a shared directory on this host: vectors to and
+	// from the processes that opened the same one (same id) go through
+	// files in it instead of the gRPC stream. Nil streams every vector.
+	Shared *shm.Dir
+	Logger *zap.Logger
 	// Poll is how often an executor waiting for processes looks again.
 	Poll time.Duration
 }
@@ -73,6 +82,14 @@ type Stats struct {
 // error, or a stream still corrupt after Attempts tries) is dropped for the
 // rest of the run and its tasks go to the others; the result does not
 // depend on where a task runs.
+//
+// # Transport
+//
+// Vectors stream through the Train call in chunks (package wire), except
+// with the processes that share RemoteConfig.Shared: the round's
+// broadcast vectors and c_i are then written once into the coordinator's
+// file there, and each call carries references to them (package
+// wire/shm).
 type Remote struct {
 	cfg RemoteConfig
 	dir Directory
@@ -86,6 +103,7 @@ type Remote struct {
 	used    [][]float64
 	stats   Stats
 	cancels map[string]context.CancelFunc // in-flight calls by host
+	file    *shm.File                     // the coordinator's file in cfg.Shared
 }
 
 // NewRemote returns an executor over the processes dir lists.
@@ -136,6 +154,10 @@ func (r *Remote) Close() error {
 	for name, c := range r.conns {
 		errs = append(errs, c.Close())
 		delete(r.conns, name)
+	}
+	if r.file != nil {
+		errs = append(errs, r.file.Close())
+		r.file = nil
 	}
 	return errors.Join(errs...)
 }
@@ -241,6 +263,10 @@ func (r *Remote) Execute(ctx context.Context, b *algorithms.Broadcast, tasks []e
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RoundTimeout)
 	defer cancel()
 
+	var shared func() (*roundRefs, error)
+	if r.cfg.Shared != nil {
+		shared = sync.OnceValues(func() (*roundRefs, error) { return r.putRound(b, tasks) })
+	}
 	pending := slices.Clone(tasks)
 	var got []*algorithms.Update
 	reported := map[int]bool{}
@@ -279,7 +305,7 @@ func (r *Remote) Execute(ctx context.Context, b *algorithms.Broadcast, tasks []e
 					ccancel()
 				}()
 				res := callResult{host: h, tasks: ts}
-				res.updates, res.stats, res.err = r.call(cctx, h, b, ts)
+				res.updates, res.stats, res.err = r.call(cctx, h, b, ts, shared)
 				results <- res
 			}()
 		}
@@ -394,14 +420,77 @@ func (r *Remote) vector() []float64 {
 	return v
 }
 
-// call runs tasks on host h: one Train stream.
-func (r *Remote) call(ctx context.Context, h Host, b *algorithms.Broadcast, tasks []engine.Task) ([]*algorithms.Update, Stats, error) {
+// roundRefs are a round's vectors in the coordinator's shared file.
+type roundRefs struct {
+	broadcast map[fedmov1.VectorKind]*fedmov1.VectorRef
+	ci        map[int]*fedmov1.VectorRef // by client
+}
+
+// putRound writes the round's broadcast vectors and every task's c_i into
+// the coordinator's shared file, once per round.
+func (r *Remote) putRound(b *algorithms.Broadcast, tasks []engine.Task) (*roundRefs, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.file == nil {
+		f, err := r.cfg.Shared.Create(fmt.Sprintf("coordinator-%d.vec", os.Getpid()))
+		if err != nil {
+			return nil, err
+		}
+		r.file = f
+	}
+	r.file.Reset()
+	refs := &roundRefs{broadcast: map[fedmov1.VectorKind]*fedmov1.VectorRef{}, ci: map[int]*fedmov1.VectorRef{}}
+	for _, v := range broadcastVectors(b) {
+		if v.v == nil {
+			continue
+		}
+		ref, err := r.file.Put(v.kind, v.v)
+		if err != nil {
+			return nil, err
+		}
+		refs.broadcast[v.kind] = ref
+	}
+	for _, t := range tasks {
+		if t.CI == nil {
+			continue
+		}
+		ref, err := r.file.Put(fedmov1.VectorKind_VECTOR_KIND_CLIENT_CONTROL, t.CI)
+		if err != nil {
+			return nil, err
+		}
+		refs.ci[t.Client] = ref
+	}
+	return refs, nil
+}
+
+// kindVector is a vector and the kind it travels as.
+type kindVector struct {
+	kind fedmov1.VectorKind
+	v    []float64
+}
+
+// broadcastVectors lists b's vectors in the order a Train call sends them
+// (nil for those the algorithm does not use).
+func broadcastVectors(b *algorithms.Broadcast) []kindVector {
+	return []kindVector{{fedmov1.VectorKind_VECTOR_KIND_MODEL, b.X}, {fedmov1.VectorKind_VECTOR_KIND_PREVIOUS_MODEL, b.XPrev},
+		{fedmov1.VectorKind_VECTOR_KIND_MOMENTUM, b.G}, {fedmov1.VectorKind_VECTOR_KIND_CONTROL, b.C}}
+}
+
+// call runs tasks on host h: one Train stream. shared, if not nil, gives
+// the round's vectors in the shared directory, used if h opened it too.
+func (r *Remote) call(ctx context.Context, h Host, b *algorithms.Broadcast, tasks []engine.Task, shared func() (*roundRefs, error)) ([]*algorithms.Update, Stats, error) {
 	var st Stats
 	conn, err := r.conn(h)
 	if err != nil {
 		return nil, st, err
 	}
 	start := time.Now()
+	var refs *roundRefs
+	if shared != nil && h.Shared == r.cfg.Shared.ID() {
+		if refs, err = shared(); err != nil {
+			return nil, st, fmt.Errorf("coordinator: shared directory: %w", err)
+		}
+	}
 	stream, err := fedmov1.NewClientServiceClient(conn).Train(ctx)
 	if err != nil {
 		return nil, st, err
@@ -409,6 +498,9 @@ func (r *Remote) call(ctx context.Context, h Host, b *algorithms.Broadcast, task
 	hdr := &fedmov1.TrainHeader{
 		ProtocolVersion: process.ProtocolVersion, ConfigSha256: r.cfg.ConfigSHA256, Round: int64(b.Round),
 		NumParams: uint64(len(b.X)), HasPreviousModel: b.XPrev != nil, HasMomentum: b.G != nil, HasControl: b.C != nil,
+	}
+	if refs != nil {
+		hdr.SharedDir = r.cfg.Shared.ID()
 	}
 	for _, t := range tasks {
 		hdr.Tasks = append(hdr.Tasks, &fedmov1.Task{Client: int64(t.Client), HasClientControl: t.CI != nil})
@@ -423,22 +515,34 @@ func (r *Remote) call(ctx context.Context, h Host, b *algorithms.Broadcast, task
 	end := func(e *fedmov1.VectorEnd) error {
 		return stream.Send(&fedmov1.TrainRequest{Msg: &fedmov1.TrainRequest_End{End: e}})
 	}
-	vecs := []struct {
-		kind fedmov1.VectorKind
-		v    []float64
-	}{{fedmov1.VectorKind_VECTOR_KIND_MODEL, b.X}, {fedmov1.VectorKind_VECTOR_KIND_PREVIOUS_MODEL, b.XPrev},
-		{fedmov1.VectorKind_VECTOR_KIND_MOMENTUM, b.G}, {fedmov1.VectorKind_VECTOR_KIND_CONTROL, b.C}}
-	for _, t := range tasks {
-		vecs = append(vecs, struct {
-			kind fedmov1.VectorKind
-			v    []float64
-		}{fedmov1.VectorKind_VECTOR_KIND_CLIENT_CONTROL, t.CI})
+	sendVector := func(kind fedmov1.VectorKind, v []float64, ref *fedmov1.VectorRef) error {
+		if refs == nil {
+			return wire.SendVector(kind, v, 0, send, end)
+		}
+		st.BytesOut += int64(8 * len(v))
+		return stream.Send(&fedmov1.TrainRequest{Msg: &fedmov1.TrainRequest_Ref{Ref: ref}})
 	}
-	for _, v := range vecs {
+	for _, v := range broadcastVectors(b) {
 		if v.v == nil {
 			continue
 		}
-		if err := wire.SendVector(v.kind, v.v, 0, send, end); err != nil {
+		var ref *fedmov1.VectorRef
+		if refs != nil {
+			ref = refs.broadcast[v.kind]
+		}
+		if err := sendVector(v.kind, v.v, ref); err != nil {
+			return nil, st, recvStatus(stream, err)
+		}
+	}
+	for _, t := range tasks {
+		if t.CI == nil {
+			continue
+		}
+		var ref *fedmov1.VectorRef
+		if refs != nil {
+			ref = refs.ci[t.Client]
+		}
+		if err := sendVector(fedmov1.VectorKind_VECTOR_KIND_CLIENT_CONTROL, t.CI, ref); err != nil {
 			return nil, st, recvStatus(stream, err)
 		}
 	}
@@ -452,6 +556,19 @@ func (r *Remote) call(ctx context.Context, h Host, b *algorithms.Broadcast, task
 			st.BytesIn += int64(len(c.Data))
 		}
 		return m, err
+	}
+	receiveVector := func(kind fedmov1.VectorKind, dst []float64) error {
+		if refs == nil {
+			return wire.ReceiveVector(kind, dst, next)
+		}
+		m, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: %s vector: the stream ended before its reference (truncated)", wire.ErrCorrupt, kind)
+		} else if err != nil {
+			return err
+		}
+		st.BytesIn += int64(8 * len(dst))
+		return r.cfg.Shared.Read(kind, m.GetRef(), dst)
 	}
 	var ups []*algorithms.Update
 	for range tasks {
@@ -467,12 +584,12 @@ func (r *Remote) call(ctx context.Context, h Host, b *algorithms.Broadcast, task
 			return nil, st, fmt.Errorf("%w: process %s: an update must start with its header", wire.ErrCorrupt, h.Name)
 		}
 		u := &algorithms.Update{Client: int(uh.Client), Samples: int(uh.Samples), Loss: uh.Loss, Delta: r.vector()}
-		if err := wire.ReceiveVector(fedmov1.VectorKind_VECTOR_KIND_DELTA, u.Delta, next); err != nil {
+		if err := receiveVector(fedmov1.VectorKind_VECTOR_KIND_DELTA, u.Delta); err != nil {
 			return nil, st, fmt.Errorf("process %s: client %d: %w", h.Name, u.Client, err)
 		}
 		if uh.HasDeltaControl {
 			u.DeltaC = r.vector()
-			if err := wire.ReceiveVector(fedmov1.VectorKind_VECTOR_KIND_DELTA_CONTROL, u.DeltaC, next); err != nil {
+			if err := receiveVector(fedmov1.VectorKind_VECTOR_KIND_DELTA_CONTROL, u.DeltaC); err != nil {
 				return nil, st, fmt.Errorf("process %s: client %d: %w", h.Name, u.Client, err)
 			}
 		}

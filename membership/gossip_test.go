@@ -361,6 +361,7 @@ func TestRefusals(t *testing.T) {
 		},
 	}, {
 		name:   "new client joins old coordinator",
+		coord:  func(c *Config) { c.Meta.Protocol = 1 },
 		joiner: func(c *Config) { c.Meta.Protocol = 2 },
 		want: func(co string) string {
 			return `membership: refused by coordinator "` + co + `": protocol version 2, want 1`
@@ -747,10 +748,10 @@ func TestJoinMergesClusters(t *testing.T) {
 
 	// Join applies the same checks as Start.
 	o := node("other", Coordinator)
-	o.Meta.Protocol = 2
+	o.Meta.Protocol = ProtocolVersion + 1
 	other := start(t, o)
 	err := c.Join(context.Background(), []string{other.Addr()})
-	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "protocol version 1, want 2") {
+	if want := fmt.Sprintf("protocol version %d, want %d", ProtocolVersion, ProtocolVersion+1); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), want) {
 		t.Errorf("Join(incompatible) = %v", err)
 	}
 	closeNow(t, c)

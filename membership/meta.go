@@ -22,7 +22,8 @@ const (
 
 // ProtocolVersion is the version of fedmo's control and data plane that this
 // build speaks. Processes with different versions refuse each other at join.
-const ProtocolVersion uint32 = 1
+// Version 2 added vectors passed through a shared directory (VectorRef).
+const ProtocolVersion uint32 = 2
 
 // MetaMaxSize is memberlist's node-meta limit (memberlist.MetaMaxSize): an
 // encoded Meta must not be longer. memberlist panics on longer meta; Encode,
@@ -30,7 +31,7 @@ const ProtocolVersion uint32 = 1
 const MetaMaxSize = 512
 
 // metaFormat is the version of the binary Meta layout written by Encode.
-const metaFormat byte = 1
+const metaFormat byte = 2
 
 // Role codes on the wire.
 const (
@@ -51,12 +52,16 @@ type Meta struct {
 	Config   string // config fingerprint: lowercase hex SHA-256 of the resolved config; "" if not known yet
 	Capacity int    // worker goroutines it offers (>= 1)
 	Real     int64  // for a real client with its own data: its client id (>= 0); -1 otherwise
+	// Shared is the id of the shared directory (package wire/shm) this
+	// process opened, 16 lowercase hex digits; "" for none.
+	Shared string
 }
 
 // Validate reports whether m can be advertised: a known role, a host:port
 // gRPC address with a non-empty host and a numeric port in 1..65535, protocol
 // >= 1, a config fingerprint that is "" or 64 lowercase hex digits, capacity
-// in 1..2^31-1 and Real >= -1.
+// in 1..2^31-1, Real >= -1 and a shared directory id that is "" or 16
+// lowercase hex digits.
 func (m Meta) Validate() error {
 	if _, err := m.Role.code(); err != nil {
 		return err
@@ -78,6 +83,11 @@ func (m Meta) Validate() error {
 	if m.Real < -1 {
 		return fmt.Errorf("membership: meta: real client id %d (want >= 0, or -1 for none)", m.Real)
 	}
+	if m.Shared != "" {
+		if _, err := sharedBytes(m.Shared); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -86,15 +96,16 @@ func (m Meta) Validate() error {
 // or its encoding exceeds MetaMaxSize bytes (in practice: a GRPC address of
 // more than about 460 bytes).
 //
-// Layout, format 1 (all varints are encoding/binary's):
+// Layout, format 2 (all varints are encoding/binary's):
 //
-//	byte     format version (1)
+//	byte     format version (2)
 //	uvarint  Protocol
 //	byte     role: 1 coordinator, 2 client
 //	uvarint  Capacity
 //	varint   Real (zig-zag; -1 = not a real client)
 //	uvarint  len(GRPC), then the GRPC bytes
 //	byte     len of the raw config digest (0 or 32), then the digest
+//	byte     len of the raw shared directory id (0 or 8), then the id
 //
 // Protocol comes right after the format byte so that a build that cannot
 // read a newer format can still name the peer's protocol version. Decoders
@@ -104,11 +115,14 @@ func (m Meta) Encode() ([]byte, error) {
 		return nil, err
 	}
 	role, _ := m.Role.code()
-	var digest []byte
+	var digest, shared []byte
 	if m.Config != "" {
 		digest, _ = configBytes(m.Config)
 	}
-	b := make([]byte, 0, 3+3*binary.MaxVarintLen64+len(m.GRPC)+1+len(digest))
+	if m.Shared != "" {
+		shared, _ = sharedBytes(m.Shared)
+	}
+	b := make([]byte, 0, 3+3*binary.MaxVarintLen64+len(m.GRPC)+2+len(digest)+len(shared))
 	b = append(b, metaFormat)
 	b = binary.AppendUvarint(b, uint64(m.Protocol))
 	b = append(b, role)
@@ -118,6 +132,8 @@ func (m Meta) Encode() ([]byte, error) {
 	b = append(b, m.GRPC...)
 	b = append(b, byte(len(digest)))
 	b = append(b, digest...)
+	b = append(b, byte(len(shared)))
+	b = append(b, shared...)
 	if len(b) > MetaMaxSize {
 		return nil, fmt.Errorf("membership: meta: encoded size %d bytes exceeds memberlist's limit of %d (gRPC address is %d bytes)",
 			len(b), MetaMaxSize, len(m.GRPC))
@@ -191,6 +207,17 @@ func DecodeMeta(b []byte) (Meta, error) {
 		m.Config = hex.EncodeToString(r.next(32))
 	default:
 		return m, fmt.Errorf("membership: meta: config fingerprint of %d bytes (want 0 or 32)", dl)
+	}
+	sl, ok := r.byte()
+	if !ok {
+		return m, errors.New("membership: meta: truncated before shared directory id")
+	}
+	switch {
+	case sl == 0:
+	case sl == sharedIDBytes && len(r.b) >= sharedIDBytes:
+		m.Shared = hex.EncodeToString(r.next(sharedIDBytes))
+	default:
+		return m, fmt.Errorf("membership: meta: shared directory id of %d bytes (want 0 or %d)", sl, sharedIDBytes)
 	}
 	if len(r.b) != 0 {
 		return m, fmt.Errorf("membership: meta: %d trailing bytes", len(r.b))
@@ -275,6 +302,17 @@ func configBytes(fp string) ([]byte, error) {
 	d, err := hex.DecodeString(fp)
 	if err != nil {
 		return nil, fmt.Errorf("membership: meta: config fingerprint: %v", err)
+	}
+	return d, nil
+}
+
+// sharedIDBytes is the length of a raw shared directory id.
+const sharedIDBytes = 8
+
+func sharedBytes(id string) ([]byte, error) {
+	d, err := hex.DecodeString(id)
+	if err != nil || len(d) != sharedIDBytes || hex.EncodeToString(d) != id {
+		return nil, fmt.Errorf("membership: meta: shared directory id %q is not %d lowercase hex digits", short(id), 2*sharedIDBytes)
 	}
 	return d, nil
 }

@@ -11,6 +11,7 @@ func TestMetaRoundTrip(t *testing.T) {
 		{Role: Coordinator, GRPC: "127.0.0.1:50051", Protocol: 1, Capacity: 1, Real: -1},
 		{Role: Client, GRPC: "[::1]:9000", Protocol: 7, Config: fpA, Capacity: 64, Real: 0},
 		{Role: Client, GRPC: "worker-17.cluster.example:65535", Protocol: 1<<32 - 1, Config: fpB, Capacity: 1<<31 - 1, Real: 1 << 40},
+		{Role: Client, GRPC: "127.0.0.1:40000", Protocol: 2, Config: fpA, Capacity: 1, Real: -1, Shared: "0123456789abcdef"},
 	}
 	for _, m := range tests {
 		b, err := m.Encode()
@@ -23,9 +24,9 @@ func TestMetaRoundTrip(t *testing.T) {
 		}
 	}
 	// A typical client meta is small.
-	b, _ := tests[1].Encode()
-	if len(b) > 60 {
-		t.Errorf("typical meta is %d bytes, want <= 60", len(b))
+	b, _ := tests[3].Encode()
+	if len(b) > 70 {
+		t.Errorf("typical meta is %d bytes, want <= 70", len(b))
 	}
 }
 
@@ -69,6 +70,8 @@ func TestMetaInvalid(t *testing.T) {
 		{"config upper", func(m *Meta) { m.Config = strings.ToUpper(fpA) }, "not lowercase hex"},
 		{"capacity", func(m *Meta) { m.Capacity = 0 }, "capacity 0 out of range"},
 		{"real", func(m *Meta) { m.Real = -2 }, "real client id -2"},
+		{"shared short", func(m *Meta) { m.Shared = "abcd" }, "not 16 lowercase hex digits"},
+		{"shared upper", func(m *Meta) { m.Shared = "0123456789ABCDEF" }, "not 16 lowercase hex digits"},
 	}
 	for _, tt := range tests {
 		m := ok
@@ -81,15 +84,17 @@ func TestMetaInvalid(t *testing.T) {
 
 func TestDecodeMetaRejects(t *testing.T) {
 	good, _ := Meta{Role: Client, GRPC: "127.0.0.1:1", Protocol: 3, Config: fpA, Capacity: 1, Real: -1}.Encode()
-	newer := append([]byte{2}, good[1:]...)
+	newer := append([]byte{3}, good[1:]...)
 	tests := []struct {
 		name string
 		in   []byte
 		want string
 	}{
 		{"empty", nil, "empty"},
-		{"newer format", newer, "format 2 of protocol version 3, this build reads format 1"},
-		{"truncated", good[:len(good)-1], "config fingerprint"},
+		{"newer format", newer, "format 3 of protocol version 3, this build reads format 2"},
+		{"truncated", good[:len(good)-1], "shared directory id"},
+		{"truncated digest", good[:len(good)-2], "config fingerprint"},
+		{"shared id length", append(bytes.Clone(good[:len(good)-1]), 3, 1, 2, 3), "shared directory id of 3 bytes"},
 		{"trailing", append(append([]byte{}, good...), 0), "1 trailing bytes"},
 		{"role", func() []byte { b := bytes.Clone(good); b[2] = 9; return b }(), "unknown role code 9"},
 		{"json", []byte(`{"role":"client"}`), "format 123"},
@@ -107,6 +112,7 @@ func FuzzDecodeMeta(f *testing.F) {
 	for _, m := range []Meta{
 		{Role: Coordinator, GRPC: "127.0.0.1:50051", Protocol: 1, Capacity: 1, Real: -1},
 		{Role: Client, GRPC: "[::1]:9000", Protocol: 2, Config: fpA, Capacity: 8, Real: 12},
+		{Role: Client, GRPC: "[::1]:9000", Protocol: 2, Config: fpA, Capacity: 8, Real: -1, Shared: "00000000deadbeef"},
 	} {
 		b, _ := m.Encode()
 		f.Add(b)

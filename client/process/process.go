@@ -28,6 +28,7 @@ import (
 	"github.com/fedmo/fedmo/membership"
 	fedmov1 "github.com/fedmo/fedmo/proto/fedmo/v1"
 	"github.com/fedmo/fedmo/security"
+	"github.com/fedmo/fedmo/wire/shm"
 )
 
 // Options configure a client process.
@@ -49,6 +50,10 @@ type Options struct {
 	// one failed (0 = 1 minute).
 	CoordinatorWait time.Duration
 	Logger          *zap.Logger
+	// SharedDir, if set, is a directory on this host (package wire/shm):
+	// a coordinator that opened it too sends vectors through it instead of
+	// through gRPC.
+	SharedDir string
 	// Ready, if set, is called once the process serves.
 	Ready func(grpcAddr, gossipAddr string)
 }
@@ -85,6 +90,14 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	meta := membership.Meta{Role: membership.Client, GRPC: lis.Addr().String(), Protocol: membership.ProtocolVersion,
 		Config: opts.Expect, Capacity: max(opts.Workers, 1), Real: real}
+	var shared *shm.Dir
+	if opts.SharedDir != "" {
+		if shared, err = shm.Open(opts.SharedDir); err != nil {
+			return err
+		}
+		defer shared.Close()
+		meta.Shared = shared.ID()
+	}
 	gcfg := opts.Gossip
 	gcfg.Meta = meta
 	if gcfg.Logger == nil {
@@ -112,9 +125,16 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	trainer := NewTrainer(setup, rt, opts.Workers, log)
+	if shared != nil {
+		if err := trainer.Share(shared); err != nil {
+			return err
+		}
+	}
 	srv := grpc.NewServer(srvOpts...)
-	fedmov1.RegisterClientServiceServer(srv, NewTrainer(setup, rt, opts.Workers, log))
+	fedmov1.RegisterClientServiceServer(srv, trainer)
 	go srv.Serve(lis)
+	defer trainer.Close()
 	defer srv.Stop()
 	meta.Config = setup.Config.Hash()
 	if err := g.SetMeta(ctx, meta); err != nil {

@@ -1,7 +1,11 @@
 package process
 
 import (
+	"crypto/rand"
 	"errors"
+	"fmt"
+	"io"
+	"os"
 	"sync"
 
 	"go.uber.org/zap"
@@ -14,6 +18,7 @@ import (
 	"github.com/fedmo/fedmo/membership"
 	fedmov1 "github.com/fedmo/fedmo/proto/fedmo/v1"
 	"github.com/fedmo/fedmo/wire"
+	"github.com/fedmo/fedmo/wire/shm"
 )
 
 // ProtocolVersion is the version of the wire protocol this build speaks.
@@ -34,6 +39,9 @@ type Trainer struct {
 	pool           *client.Pool
 	x, xprev, g, c []float64
 	cis            [][]float64
+
+	shared *shm.Dir  // the shared directory this process opened; nil for none
+	file   *shm.File // this process's file in it, for its updates
 }
 
 // NewTrainer returns the Train service for setup's run with the given
@@ -49,6 +57,29 @@ func NewTrainer(setup *experiment.Setup, rt *client.Runtime, workers int, log *z
 		pool: rt.NewPool(workers, setup.Server.Scaffold),
 		x:    make([]float64, n), xprev: make([]float64, n), g: make([]float64, n), c: make([]float64, n),
 	}
+}
+
+// Share makes the trainer accept vectors through the shared directory d
+// and send its updates through a file of its own there.
+func (t *Trainer) Share(d *shm.Dir) error {
+	f, err := d.Create(fmt.Sprintf("client-%d-%s.vec", os.Getpid(), rand.Text()[:8]))
+	if err != nil {
+		return err
+	}
+	t.shared, t.file = d, f
+	return nil
+}
+
+// Close removes the trainer's shared file, if any.
+func (t *Trainer) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.file == nil {
+		return nil
+	}
+	err := t.file.Close()
+	t.file = nil
+	return err
 }
 
 // Train implements fedmov1.ClientServiceServer.
@@ -67,14 +98,21 @@ func (t *Trainer) Train(stream fedmov1.ClientService_TrainServer) error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	shared := h.SharedDir != ""
+	if shared && (t.file == nil || h.SharedDir != t.shared.ID()) {
+		return status.Errorf(codes.FailedPrecondition, "train: the coordinator's shared directory %q is not one this process opened (start it with --shm DIR on the coordinator's host)", h.SharedDir)
+	}
 	recv := func(kind fedmov1.VectorKind, dst []float64) error {
-		if err := wire.ReceiveVector(kind, dst, stream.Recv); err != nil {
-			if errors.Is(err, wire.ErrCorrupt) {
-				return status.Error(codes.DataLoss, err.Error())
-			}
-			return err
+		var err error
+		if shared {
+			err = t.recvShared(kind, dst, stream)
+		} else {
+			err = wire.ReceiveVector(kind, dst, stream.Recv)
 		}
-		return nil
+		if errors.Is(err, wire.ErrCorrupt) {
+			return status.Error(codes.DataLoss, err.Error())
+		}
+		return err
 	}
 	b := &algorithms.Broadcast{Round: int(h.Round), X: t.x}
 	if err := recv(fedmov1.VectorKind_VECTOR_KIND_MODEL, t.x); err != nil {
@@ -121,22 +159,47 @@ func (t *Trainer) Train(stream fedmov1.ClientService_TrainServer) error {
 	end := func(e *fedmov1.VectorEnd) error {
 		return stream.Send(&fedmov1.TrainResponse{Msg: &fedmov1.TrainResponse_End{End: e}})
 	}
+	sendVector := func(kind fedmov1.VectorKind, v []float64) error {
+		if !shared {
+			return wire.SendVector(kind, v, 0, send, end)
+		}
+		ref, err := t.file.Put(kind, v)
+		if err != nil {
+			return status.Error(codes.Internal, err.Error())
+		}
+		return stream.Send(&fedmov1.TrainResponse{Msg: &fedmov1.TrainResponse_Ref{Ref: ref}})
+	}
+	if shared {
+		t.file.Reset()
+	}
 	for _, u := range ups {
 		uh := &fedmov1.UpdateHeader{Client: int64(u.Client), Samples: int64(u.Samples), Loss: u.Loss, HasDeltaControl: u.DeltaC != nil}
 		if err := stream.Send(&fedmov1.TrainResponse{Msg: &fedmov1.TrainResponse_Update{Update: uh}}); err != nil {
 			return err
 		}
-		if err := wire.SendVector(fedmov1.VectorKind_VECTOR_KIND_DELTA, u.Delta, 0, send, end); err != nil {
+		if err := sendVector(fedmov1.VectorKind_VECTOR_KIND_DELTA, u.Delta); err != nil {
 			return err
 		}
 		if u.DeltaC != nil {
-			if err := wire.SendVector(fedmov1.VectorKind_VECTOR_KIND_DELTA_CONTROL, u.DeltaC, 0, send, end); err != nil {
+			if err := sendVector(fedmov1.VectorKind_VECTOR_KIND_DELTA_CONTROL, u.DeltaC); err != nil {
 				return err
 			}
 		}
 	}
 	t.log.Info("train", zap.Int64("round", h.Round), zap.Ints("clients", ids))
 	return nil
+}
+
+// recvShared reads the next message, a reference to a vector in the shared
+// directory, and the vector it points to.
+func (t *Trainer) recvShared(kind fedmov1.VectorKind, dst []float64, stream fedmov1.ClientService_TrainServer) error {
+	m, err := stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: %s vector: the stream ended before its reference (truncated)", wire.ErrCorrupt, kind)
+	} else if err != nil {
+		return err
+	}
+	return t.shared.Read(kind, m.GetRef(), dst)
 }
 
 // check validates a header against this process's run.

@@ -19,6 +19,7 @@ import (
 	"github.com/fedmo/fedmo/progress"
 	"github.com/fedmo/fedmo/runner"
 	"github.com/fedmo/fedmo/security"
+	"github.com/fedmo/fedmo/wire/shm"
 )
 
 func init() {
@@ -30,6 +31,7 @@ func init() {
 // netFlags are the transport and membership flags of every process.
 type netFlags struct {
 	listen, gossip, profile, key, label string
+	shared                              string
 	join                                setFlags
 	sec                                 security.Options
 }
@@ -45,6 +47,7 @@ func (n *netFlags) register(fs *flag.FlagSet, listen, gossip string) {
 	fs.StringVar(&n.sec.KeyFile, "tls-key", "", "TLS private key (PEM) of this process")
 	fs.StringVar(&n.sec.CAFile, "tls-ca", "", "CA (PEM) that signs the peers' certificates: enables verification, and mutual TLS with --tls-cert")
 	fs.StringVar(&n.sec.TokenFile, "token-file", "", "file with the shared token every RPC must carry")
+	fs.StringVar(&n.shared, "shm", "", "directory on this host (best on tmpfs, /dev/shm) through which vectors go between the coordinator and the client processes given the same one, instead of through gRPC")
 }
 
 // security returns the gRPC security options: plaintext unless a TLS flag
@@ -92,7 +95,7 @@ func coordinatorCmd(ctx context.Context, args []string) error {
 	res, err := coordinator.Run(ctx, cfg, buildOptions(), coordinator.Options{
 		Listen: n.listen, Gossip: n.membership(), Security: n.security(),
 		Run:          runner.Options{Out: *out, Resume: *resume, Version: fedmoVersion(), Workers: c.workers, Observer: disp, Logger: log},
-		RoundTimeout: *timeout, Quorum: *quorum, WaitProcs: *waitProcs,
+		RoundTimeout: *timeout, Quorum: *quorum, WaitProcs: *waitProcs, SharedDir: n.shared,
 	})
 	if err != nil {
 		return err
@@ -131,7 +134,7 @@ func clientCmd(ctx context.Context, args []string) error {
 	defer log.Sync()
 	return process.Run(ctx, process.Options{
 		Listen: n.listen, Gossip: n.membership(), Security: n.security(), Workers: c.workers, Expect: expect,
-		RealID: *id, RealDir: *dataDir, Build: buildOptions(), CoordinatorWait: *wait, Logger: log,
+		RealID: *id, RealDir: *dataDir, Build: buildOptions(), CoordinatorWait: *wait, Logger: log, SharedDir: n.shared,
 	})
 }
 
@@ -141,8 +144,12 @@ func localCmd(ctx context.Context, args []string) error {
 	c.register(fs)
 	out := fs.String("out", "", "run directory")
 	procs := fs.Int("procs", 2, "client processes to start")
+	transport := fs.String("transport", "shm", "how vectors move: shm (files in a shared directory, /dev/shm) or grpc (streamed, as between machines)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *transport != "shm" && *transport != "grpc" {
+		return fmt.Errorf("%w: --transport %q, want shm or grpc", errUsage, *transport)
 	}
 	if *out == "" {
 		return fmt.Errorf("%w: --out DIR is required", errUsage)
@@ -167,6 +174,13 @@ func localCmd(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(filepath.Join(*out, "procs"), 0o755); err != nil {
 		return err
 	}
+	shared := ""
+	if *transport == "shm" {
+		if shared, err = os.MkdirTemp(shm.DefaultParent(), "fedmo-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(shared)
+	}
 	var children []*exec.Cmd
 	defer func() {
 		for _, ch := range children {
@@ -180,6 +194,9 @@ func localCmd(ctx context.Context, args []string) error {
 				"--workers", fmt.Sprint(workers), "--coordinator-wait", "10s"}
 			if c.mnistDir != "" {
 				args = append(args, "--mnist-dir", c.mnistDir)
+			}
+			if shared != "" {
+				args = append(args, "--shm", shared)
 			}
 			ch := exec.Command(self, args...)
 			f, err := os.Create(filepath.Join(*out, "procs", fmt.Sprintf("client-%d.log", i)))
@@ -206,7 +223,7 @@ func localCmd(ctx context.Context, args []string) error {
 		Listen: "127.0.0.1:0", Gossip: membership.Config{Bind: "127.0.0.1:0", Profile: membership.ProfileLocal},
 		Security:     security.Options{Insecure: true},
 		Run:          runner.Options{Out: *out, Version: fedmoVersion(), Workers: runtime.GOMAXPROCS(0), Observer: disp, Logger: runLog},
-		RoundTimeout: 10 * time.Minute, Quorum: 1, WaitProcs: *procs, WaitTimeout: time.Minute, Ready: ready,
+		RoundTimeout: 10 * time.Minute, Quorum: 1, WaitProcs: *procs, WaitTimeout: time.Minute, Ready: ready, SharedDir: shared,
 	})
 	disp.Close()
 	if startErr != nil {

@@ -280,6 +280,90 @@ func (x *VectorChunk) GetData() []byte {
 	return nil
 }
 
+// A vector in a file of a shared directory (package wire/shm): on one
+// host, sent in place of the vector's chunks and end when the TrainHeader
+// names the directory. The receiver reads length float64 values,
+// little-endian, at byte offset of the file, and checks their CRC-32C.
+type VectorRef struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  VectorKind             `protobuf:"varint,1,opt,name=kind,proto3,enum=fedmo.v1.VectorKind" json:"kind,omitempty"`
+	// The file's name in the shared directory (a plain name, no path).
+	File string `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
+	// Byte offset of the vector in the file.
+	Offset uint64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	// Number of float64 elements.
+	Length uint64 `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"`
+	// CRC-32C (Castagnoli) of the vector's bytes.
+	Crc32C        uint32 `protobuf:"varint,5,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VectorRef) Reset() {
+	*x = VectorRef{}
+	mi := &file_fedmo_v1_fedmo_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VectorRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VectorRef) ProtoMessage() {}
+
+func (x *VectorRef) ProtoReflect() protoreflect.Message {
+	mi := &file_fedmo_v1_fedmo_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VectorRef.ProtoReflect.Descriptor instead.
+func (*VectorRef) Descriptor() ([]byte, []int) {
+	return file_fedmo_v1_fedmo_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *VectorRef) GetKind() VectorKind {
+	if x != nil {
+		return x.Kind
+	}
+	return VectorKind_VECTOR_KIND_UNSPECIFIED
+}
+
+func (x *VectorRef) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *VectorRef) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *VectorRef) GetLength() uint64 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+func (x *VectorRef) GetCrc32C() uint32 {
+	if x != nil {
+		return x.Crc32C
+	}
+	return 0
+}
+
 // The end of a vector.
 type VectorEnd struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -294,7 +378,7 @@ type VectorEnd struct {
 
 func (x *VectorEnd) Reset() {
 	*x = VectorEnd{}
-	mi := &file_fedmo_v1_fedmo_proto_msgTypes[3]
+	mi := &file_fedmo_v1_fedmo_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -306,7 +390,7 @@ func (x *VectorEnd) String() string {
 func (*VectorEnd) ProtoMessage() {}
 
 func (x *VectorEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_fedmo_v1_fedmo_proto_msgTypes[3]
+	mi := &file_fedmo_v1_fedmo_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -319,7 +403,7 @@ func (x *VectorEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VectorEnd.ProtoReflect.Descriptor instead.
 func (*VectorEnd) Descriptor() ([]byte, []int) {
-	return file_fedmo_v1_fedmo_proto_rawDescGZIP(), []int{3}
+	return file_fedmo_v1_fedmo_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *VectorEnd) GetKind() VectorKind {
@@ -355,7 +439,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_fedmo_v1_fedmo_proto_msgTypes[4]
+	mi := &file_fedmo_v1_fedmo_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -367,7 +451,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_fedmo_v1_fedmo_proto_msgTypes[4]
+	mi := &file_fedmo_v1_fedmo_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -380,7 +464,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_fedmo_v1_fedmo_proto_rawDescGZIP(), []int{4}
+	return file_fedmo_v1_fedmo_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Task) GetClient() int64 {
@@ -408,13 +492,17 @@ type TrainHeader struct {
 	HasPreviousModel bool    `protobuf:"varint,6,opt,name=has_previous_model,json=hasPreviousModel,proto3" json:"has_previous_model,omitempty"`
 	HasMomentum      bool    `protobuf:"varint,7,opt,name=has_momentum,json=hasMomentum,proto3" json:"has_momentum,omitempty"`
 	HasControl       bool    `protobuf:"varint,8,opt,name=has_control,json=hasControl,proto3" json:"has_control,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// If set, the id of the shared directory (package wire/shm) that both
+	// processes opened: every vector of this call, both ways, is then a
+	// VectorRef into it instead of chunks and an end.
+	SharedDir     string `protobuf:"bytes,9,opt,name=shared_dir,json=sharedDir,proto3" json:"shared_dir,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TrainHeader) Reset() {
 	*x = TrainHeader{}
-	mi := &file_fedmo_v1_fedmo_proto_msgTypes[5]
+	mi := &file_fedmo_v1_fedmo_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -426,7 +514,7 @@ func (x *TrainHeader) String() string {
 func (*TrainHeader) ProtoMessage() {}
 
 func (x *TrainHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_fedmo_v1_fedmo_proto_msgTypes[5]
+	mi := &file_fedmo_v1_fedmo_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -439,7 +527,7 @@ func (x *TrainHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrainHeader.ProtoReflect.Descriptor instead.
 func (*TrainHeader) Descriptor() ([]byte, []int) {
-	return file_fedmo_v1_fedmo_proto_rawDescGZIP(), []int{5}
+	return file_fedmo_v1_fedmo_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TrainHeader) GetProtocolVersion() uint32 {
@@ -498,6 +586,13 @@ func (x *TrainHeader) GetHasControl() bool {
 	return false
 }
 
+func (x *TrainHeader) GetSharedDir() string {
+	if x != nil {
+		return x.SharedDir
+	}
+	return ""
+}
+
 type TrainRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Msg:
@@ -505,6 +600,7 @@ type TrainRequest struct {
 	//	*TrainRequest_Header
 	//	*TrainRequest_Chunk
 	//	*TrainRequest_End
+	//	*TrainRequest_Ref
 	Msg           isTrainRequest_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -512,7 +608,7 @@ type TrainRequest struct {
 
 func (x *TrainRequest) Reset() {
 	*x = TrainRequest{}
-	mi := &file_fedmo_v1_fedmo_proto_msgTypes[6]
+	mi := &file_fedmo_v1_fedmo_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -524,7 +620,7 @@ func (x *TrainRequest) String() string {
 func (*TrainRequest) ProtoMessage() {}
 
 func (x *TrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fedmo_v1_fedmo_proto_msgTypes[6]
+	mi := &file_fedmo_v1_fedmo_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -537,7 +633,7 @@ func (x *TrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrainRequest.ProtoReflect.Descriptor instead.
 func (*TrainRequest) Descriptor() ([]byte, []int) {
-	return file_fedmo_v1_fedmo_proto_rawDescGZIP(), []int{6}
+	return file_fedmo_v1_fedmo_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TrainRequest) GetMsg() isTrainRequest_Msg {
@@ -574,6 +670,15 @@ func (x *TrainRequest) GetEnd() *VectorEnd {
 	return nil
 }
 
+func (x *TrainRequest) GetRef() *VectorRef {
+	if x != nil {
+		if x, ok := x.Msg.(*TrainRequest_Ref); ok {
+			return x.Ref
+		}
+	}
+	return nil
+}
+
 type isTrainRequest_Msg interface {
 	isTrainRequest_Msg()
 }
@@ -590,11 +695,17 @@ type TrainRequest_End struct {
 	End *VectorEnd `protobuf:"bytes,3,opt,name=end,proto3,oneof"`
 }
 
+type TrainRequest_Ref struct {
+	Ref *VectorRef `protobuf:"bytes,4,opt,name=ref,proto3,oneof"`
+}
+
 func (*TrainRequest_Header) isTrainRequest_Msg() {}
 
 func (*TrainRequest_Chunk) isTrainRequest_Msg() {}
 
 func (*TrainRequest_End) isTrainRequest_Msg() {}
+
+func (*TrainRequest_Ref) isTrainRequest_Msg() {}
 
 type UpdateHeader struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -608,7 +719,7 @@ type UpdateHeader struct {
 
 func (x *UpdateHeader) Reset() {
 	*x = UpdateHeader{}
-	mi := &file_fedmo_v1_fedmo_proto_msgTypes[7]
+	mi := &file_fedmo_v1_fedmo_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -620,7 +731,7 @@ func (x *UpdateHeader) String() string {
 func (*UpdateHeader) ProtoMessage() {}
 
 func (x *UpdateHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_fedmo_v1_fedmo_proto_msgTypes[7]
+	mi := &file_fedmo_v1_fedmo_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -633,7 +744,7 @@ func (x *UpdateHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateHeader.ProtoReflect.Descriptor instead.
 func (*UpdateHeader) Descriptor() ([]byte, []int) {
-	return file_fedmo_v1_fedmo_proto_rawDescGZIP(), []int{7}
+	return file_fedmo_v1_fedmo_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UpdateHeader) GetClient() int64 {
@@ -671,6 +782,7 @@ type TrainResponse struct {
 	//	*TrainResponse_Update
 	//	*TrainResponse_Chunk
 	//	*TrainResponse_End
+	//	*TrainResponse_Ref
 	Msg           isTrainResponse_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -678,7 +790,7 @@ type TrainResponse struct {
 
 func (x *TrainResponse) Reset() {
 	*x = TrainResponse{}
-	mi := &file_fedmo_v1_fedmo_proto_msgTypes[8]
+	mi := &file_fedmo_v1_fedmo_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -690,7 +802,7 @@ func (x *TrainResponse) String() string {
 func (*TrainResponse) ProtoMessage() {}
 
 func (x *TrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fedmo_v1_fedmo_proto_msgTypes[8]
+	mi := &file_fedmo_v1_fedmo_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -703,7 +815,7 @@ func (x *TrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrainResponse.ProtoReflect.Descriptor instead.
 func (*TrainResponse) Descriptor() ([]byte, []int) {
-	return file_fedmo_v1_fedmo_proto_rawDescGZIP(), []int{8}
+	return file_fedmo_v1_fedmo_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TrainResponse) GetMsg() isTrainResponse_Msg {
@@ -740,6 +852,15 @@ func (x *TrainResponse) GetEnd() *VectorEnd {
 	return nil
 }
 
+func (x *TrainResponse) GetRef() *VectorRef {
+	if x != nil {
+		if x, ok := x.Msg.(*TrainResponse_Ref); ok {
+			return x.Ref
+		}
+	}
+	return nil
+}
+
 type isTrainResponse_Msg interface {
 	isTrainResponse_Msg()
 }
@@ -756,11 +877,17 @@ type TrainResponse_End struct {
 	End *VectorEnd `protobuf:"bytes,3,opt,name=end,proto3,oneof"`
 }
 
+type TrainResponse_Ref struct {
+	Ref *VectorRef `protobuf:"bytes,4,opt,name=ref,proto3,oneof"`
+}
+
 func (*TrainResponse_Update) isTrainResponse_Msg() {}
 
 func (*TrainResponse_Chunk) isTrainResponse_Msg() {}
 
 func (*TrainResponse_End) isTrainResponse_Msg() {}
+
+func (*TrainResponse_Ref) isTrainResponse_Msg() {}
 
 var File_fedmo_v1_fedmo_proto protoreflect.FileDescriptor
 
@@ -779,14 +906,20 @@ const file_fedmo_v1_fedmo_proto_rawDesc = "" +
 	"\vVectorChunk\x12(\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x14.fedmo.v1.VectorKindR\x04kind\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04data\"e\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"\x91\x01\n" +
+	"\tVectorRef\x12(\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x14.fedmo.v1.VectorKindR\x04kind\x12\x12\n" +
+	"\x04file\x18\x02 \x01(\tR\x04file\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x04R\x06offset\x12\x16\n" +
+	"\x06length\x18\x04 \x01(\x04R\x06length\x12\x16\n" +
+	"\x06crc32c\x18\x05 \x01(\rR\x06crc32c\"e\n" +
 	"\tVectorEnd\x12(\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x14.fedmo.v1.VectorKindR\x04kind\x12\x16\n" +
 	"\x06length\x18\x02 \x01(\x04R\x06length\x12\x16\n" +
 	"\x06crc32c\x18\x03 \x01(\rR\x06crc32c\"L\n" +
 	"\x04Task\x12\x16\n" +
 	"\x06client\x18\x01 \x01(\x03R\x06client\x12,\n" +
-	"\x12has_client_control\x18\x02 \x01(\bR\x10hasClientControl\"\xaa\x02\n" +
+	"\x12has_client_control\x18\x02 \x01(\bR\x10hasClientControl\"\xc9\x02\n" +
 	"\vTrainHeader\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12#\n" +
 	"\rconfig_sha256\x18\x02 \x01(\tR\fconfigSha256\x12\x14\n" +
@@ -797,21 +930,25 @@ const file_fedmo_v1_fedmo_proto_rawDesc = "" +
 	"\x12has_previous_model\x18\x06 \x01(\bR\x10hasPreviousModel\x12!\n" +
 	"\fhas_momentum\x18\a \x01(\bR\vhasMomentum\x12\x1f\n" +
 	"\vhas_control\x18\b \x01(\bR\n" +
-	"hasControl\"\x9e\x01\n" +
+	"hasControl\x12\x1d\n" +
+	"\n" +
+	"shared_dir\x18\t \x01(\tR\tsharedDir\"\xc7\x01\n" +
 	"\fTrainRequest\x12/\n" +
 	"\x06header\x18\x01 \x01(\v2\x15.fedmo.v1.TrainHeaderH\x00R\x06header\x12-\n" +
 	"\x05chunk\x18\x02 \x01(\v2\x15.fedmo.v1.VectorChunkH\x00R\x05chunk\x12'\n" +
-	"\x03end\x18\x03 \x01(\v2\x13.fedmo.v1.VectorEndH\x00R\x03endB\x05\n" +
+	"\x03end\x18\x03 \x01(\v2\x13.fedmo.v1.VectorEndH\x00R\x03end\x12'\n" +
+	"\x03ref\x18\x04 \x01(\v2\x13.fedmo.v1.VectorRefH\x00R\x03refB\x05\n" +
 	"\x03msg\"\x80\x01\n" +
 	"\fUpdateHeader\x12\x16\n" +
 	"\x06client\x18\x01 \x01(\x03R\x06client\x12\x18\n" +
 	"\asamples\x18\x02 \x01(\x03R\asamples\x12\x12\n" +
 	"\x04loss\x18\x03 \x01(\x01R\x04loss\x12*\n" +
-	"\x11has_delta_control\x18\x04 \x01(\bR\x0fhasDeltaControl\"\xa0\x01\n" +
+	"\x11has_delta_control\x18\x04 \x01(\bR\x0fhasDeltaControl\"\xc9\x01\n" +
 	"\rTrainResponse\x120\n" +
 	"\x06update\x18\x01 \x01(\v2\x16.fedmo.v1.UpdateHeaderH\x00R\x06update\x12-\n" +
 	"\x05chunk\x18\x02 \x01(\v2\x15.fedmo.v1.VectorChunkH\x00R\x05chunk\x12'\n" +
-	"\x03end\x18\x03 \x01(\v2\x13.fedmo.v1.VectorEndH\x00R\x03endB\x05\n" +
+	"\x03end\x18\x03 \x01(\v2\x13.fedmo.v1.VectorEndH\x00R\x03end\x12'\n" +
+	"\x03ref\x18\x04 \x01(\v2\x13.fedmo.v1.VectorRefH\x00R\x03refB\x05\n" +
 	"\x03msg*\xe9\x01\n" +
 	"\n" +
 	"VectorKind\x12\x1b\n" +
@@ -841,38 +978,42 @@ func file_fedmo_v1_fedmo_proto_rawDescGZIP() []byte {
 }
 
 var file_fedmo_v1_fedmo_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fedmo_v1_fedmo_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_fedmo_v1_fedmo_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_fedmo_v1_fedmo_proto_goTypes = []any{
 	(VectorKind)(0),           // 0: fedmo.v1.VectorKind
 	(*GetConfigRequest)(nil),  // 1: fedmo.v1.GetConfigRequest
 	(*GetConfigResponse)(nil), // 2: fedmo.v1.GetConfigResponse
 	(*VectorChunk)(nil),       // 3: fedmo.v1.VectorChunk
-	(*VectorEnd)(nil),         // 4: fedmo.v1.VectorEnd
-	(*Task)(nil),              // 5: fedmo.v1.Task
-	(*TrainHeader)(nil),       // 6: fedmo.v1.TrainHeader
-	(*TrainRequest)(nil),      // 7: fedmo.v1.TrainRequest
-	(*UpdateHeader)(nil),      // 8: fedmo.v1.UpdateHeader
-	(*TrainResponse)(nil),     // 9: fedmo.v1.TrainResponse
+	(*VectorRef)(nil),         // 4: fedmo.v1.VectorRef
+	(*VectorEnd)(nil),         // 5: fedmo.v1.VectorEnd
+	(*Task)(nil),              // 6: fedmo.v1.Task
+	(*TrainHeader)(nil),       // 7: fedmo.v1.TrainHeader
+	(*TrainRequest)(nil),      // 8: fedmo.v1.TrainRequest
+	(*UpdateHeader)(nil),      // 9: fedmo.v1.UpdateHeader
+	(*TrainResponse)(nil),     // 10: fedmo.v1.TrainResponse
 }
 var file_fedmo_v1_fedmo_proto_depIdxs = []int32{
 	0,  // 0: fedmo.v1.VectorChunk.kind:type_name -> fedmo.v1.VectorKind
-	0,  // 1: fedmo.v1.VectorEnd.kind:type_name -> fedmo.v1.VectorKind
-	5,  // 2: fedmo.v1.TrainHeader.tasks:type_name -> fedmo.v1.Task
-	6,  // 3: fedmo.v1.TrainRequest.header:type_name -> fedmo.v1.TrainHeader
-	3,  // 4: fedmo.v1.TrainRequest.chunk:type_name -> fedmo.v1.VectorChunk
-	4,  // 5: fedmo.v1.TrainRequest.end:type_name -> fedmo.v1.VectorEnd
-	8,  // 6: fedmo.v1.TrainResponse.update:type_name -> fedmo.v1.UpdateHeader
-	3,  // 7: fedmo.v1.TrainResponse.chunk:type_name -> fedmo.v1.VectorChunk
-	4,  // 8: fedmo.v1.TrainResponse.end:type_name -> fedmo.v1.VectorEnd
-	1,  // 9: fedmo.v1.CoordinatorService.GetConfig:input_type -> fedmo.v1.GetConfigRequest
-	7,  // 10: fedmo.v1.ClientService.Train:input_type -> fedmo.v1.TrainRequest
-	2,  // 11: fedmo.v1.CoordinatorService.GetConfig:output_type -> fedmo.v1.GetConfigResponse
-	9,  // 12: fedmo.v1.ClientService.Train:output_type -> fedmo.v1.TrainResponse
-	11, // [11:13] is the sub-list for method output_type
-	9,  // [9:11] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	0,  // 1: fedmo.v1.VectorRef.kind:type_name -> fedmo.v1.VectorKind
+	0,  // 2: fedmo.v1.VectorEnd.kind:type_name -> fedmo.v1.VectorKind
+	6,  // 3: fedmo.v1.TrainHeader.tasks:type_name -> fedmo.v1.Task
+	7,  // 4: fedmo.v1.TrainRequest.header:type_name -> fedmo.v1.TrainHeader
+	3,  // 5: fedmo.v1.TrainRequest.chunk:type_name -> fedmo.v1.VectorChunk
+	5,  // 6: fedmo.v1.TrainRequest.end:type_name -> fedmo.v1.VectorEnd
+	4,  // 7: fedmo.v1.TrainRequest.ref:type_name -> fedmo.v1.VectorRef
+	9,  // 8: fedmo.v1.TrainResponse.update:type_name -> fedmo.v1.UpdateHeader
+	3,  // 9: fedmo.v1.TrainResponse.chunk:type_name -> fedmo.v1.VectorChunk
+	5,  // 10: fedmo.v1.TrainResponse.end:type_name -> fedmo.v1.VectorEnd
+	4,  // 11: fedmo.v1.TrainResponse.ref:type_name -> fedmo.v1.VectorRef
+	1,  // 12: fedmo.v1.CoordinatorService.GetConfig:input_type -> fedmo.v1.GetConfigRequest
+	8,  // 13: fedmo.v1.ClientService.Train:input_type -> fedmo.v1.TrainRequest
+	2,  // 14: fedmo.v1.CoordinatorService.GetConfig:output_type -> fedmo.v1.GetConfigResponse
+	10, // 15: fedmo.v1.ClientService.Train:output_type -> fedmo.v1.TrainResponse
+	14, // [14:16] is the sub-list for method output_type
+	12, // [12:14] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_fedmo_v1_fedmo_proto_init() }
@@ -880,15 +1021,17 @@ func file_fedmo_v1_fedmo_proto_init() {
 	if File_fedmo_v1_fedmo_proto != nil {
 		return
 	}
-	file_fedmo_v1_fedmo_proto_msgTypes[6].OneofWrappers = []any{
+	file_fedmo_v1_fedmo_proto_msgTypes[7].OneofWrappers = []any{
 		(*TrainRequest_Header)(nil),
 		(*TrainRequest_Chunk)(nil),
 		(*TrainRequest_End)(nil),
+		(*TrainRequest_Ref)(nil),
 	}
-	file_fedmo_v1_fedmo_proto_msgTypes[8].OneofWrappers = []any{
+	file_fedmo_v1_fedmo_proto_msgTypes[9].OneofWrappers = []any{
 		(*TrainResponse_Update)(nil),
 		(*TrainResponse_Chunk)(nil),
 		(*TrainResponse_End)(nil),
+		(*TrainResponse_Ref)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -896,7 +1039,7 @@ func file_fedmo_v1_fedmo_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fedmo_v1_fedmo_proto_rawDesc), len(file_fedmo_v1_fedmo_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

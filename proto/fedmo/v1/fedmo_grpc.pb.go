@@ -148,7 +148,9 @@ type ClientServiceClient interface {
 	// Train runs one round's local updates on this process. The coordinator
 	// sends a TrainHeader, then the broadcast vectors and each task's c_i, in
 	// the order the header lists them; the process answers, per task, an
-	// UpdateHeader followed by the update's vectors.
+	// UpdateHeader followed by the update's vectors. A vector travels as
+	// chunks and an end, or as one VectorRef when the header names a shared
+	// directory (processes on one host).
 	Train(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[TrainRequest, TrainResponse], error)
 }
 
@@ -182,7 +184,9 @@ type ClientServiceServer interface {
 	// Train runs one round's local updates on this process. The coordinator
 	// sends a TrainHeader, then the broadcast vectors and each task's c_i, in
 	// the order the header lists them; the process answers, per task, an
-	// UpdateHeader followed by the update's vectors.
+	// UpdateHeader followed by the update's vectors. A vector travels as
+	// chunks and an end, or as one VectorRef when the header names a shared
+	// directory (processes on one host).
 	Train(grpc.BidiStreamingServer[TrainRequest, TrainResponse]) error
 	mustEmbedUnimplementedClientServiceServer()
 }

@@ -1,0 +1,215 @@
+package shm
+
+import (
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	fedmov1 "github.com/fedmo/fedmo/proto/fedmo/v1"
+	"github.com/fedmo/fedmo/wire"
+)
+
+const (
+	model = fedmov1.VectorKind_VECTOR_KIND_MODEL
+	delta = fedmov1.VectorKind_VECTOR_KIND_DELTA
+)
+
+func vec(n int, seed float64) []float64 {
+	v := make([]float64, n)
+	for i := range v {
+		v[i] = seed + float64(i)*0.25 - math.Pi*float64(i%7)
+	}
+	v[0] = math.Copysign(0, -1) // -0 must survive bit for bit
+	return v
+}
+
+func same(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	d, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	f, err := d.Create("coordinator.vec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for msg := range 3 { // Reset reuses the file for each message
+		f.Reset()
+		a, b := vec(1000, float64(msg)), vec(3, -float64(msg))
+		ra, err := f.Put(model, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rb, err := f.Put(delta, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ra.Offset != 0 || rb.Offset != 8000 || rb.Length != 3 || rb.File != "coordinator.vec" {
+			t.Fatalf("refs %v %v", ra, rb)
+		}
+		ga, gb := make([]float64, 1000), make([]float64, 3)
+		if err := d.Read(model, ra, ga); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Read(delta, rb, gb); err != nil {
+			t.Fatal(err)
+		}
+		if !same(a, ga) || !same(b, gb) {
+			t.Fatalf("message %d: vectors differ after the round trip", msg)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "coordinator.vec")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Close left the file: %v", err)
+	}
+}
+
+func TestOpenSharesID(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shared")
+	ids := make([]string, 8)
+	var wg sync.WaitGroup
+	for i := range ids { // racing processes agree on one id
+		wg.Go(func() {
+			d, err := Open(dir)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids[i] = d.ID()
+		})
+	}
+	wg.Wait()
+	for _, id := range ids {
+		if id != ids[0] || !ValidID(id) {
+			t.Fatalf("ids %v", ids)
+		}
+	}
+	other, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.ID() == ids[0] {
+		t.Fatal("two directories got the same id")
+	}
+	if err := os.WriteFile(filepath.Join(dir, IDFile), []byte("not an id"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "not an id") {
+		t.Fatalf("a bad id file: %v", err)
+	}
+	if _, err := Open(""); err == nil {
+		t.Fatal("Open of no directory succeeded")
+	}
+}
+
+func TestReadRejects(t *testing.T) {
+	dir := t.TempDir()
+	d, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	f, err := d.Create("client-1.vec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	v := vec(64, 1)
+	ref, err := f.Put(delta, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	with := func(change func(r *fedmov1.VectorRef)) *fedmov1.VectorRef {
+		r := proto.Clone(ref).(*fedmov1.VectorRef)
+		change(r)
+		return r
+	}
+	cases := []struct {
+		name string
+		kind fedmov1.VectorKind
+		ref  *fedmov1.VectorRef
+		n    int
+		want string
+	}{
+		{"no reference", delta, nil, 64, "expected a VectorRef"},
+		{"other kind", model, ref, 64, "VECTOR_KIND_DELTA vector"},
+		{"other length", delta, ref, 63, "length 64, want 63"},
+		{"misaligned", delta, with(func(r *fedmov1.VectorRef) { r.Offset = 4 }), 64, "not a float64 boundary"},
+		{"huge offset", delta, with(func(r *fedmov1.VectorRef) { r.Offset = 1 << 63 }), 64, "not a float64 boundary"},
+		{"path", delta, with(func(r *fedmov1.VectorRef) { r.File = "../client-1.vec" }), 64, "not a plain name"},
+		{"absolute", delta, with(func(r *fedmov1.VectorRef) { r.File = "/etc/passwd" }), 64, "not a plain name"},
+		{"id file", delta, with(func(r *fedmov1.VectorRef) { r.File = IDFile }), 64, "not a plain name"},
+		{"empty name", delta, with(func(r *fedmov1.VectorRef) { r.File = "" }), 64, "not a plain name"},
+		{"missing file", delta, with(func(r *fedmov1.VectorRef) { r.File = "gone.vec" }), 64, "no such file"},
+		{"truncated", delta, with(func(r *fedmov1.VectorRef) { r.Offset = 8 }), 64, "truncated"},
+		{"checksum", delta, with(func(r *fedmov1.VectorRef) { r.Crc32C ^= 1 }), 64, "CRC-32C"},
+	}
+	for _, c := range cases {
+		err := d.Read(c.kind, c.ref, make([]float64, c.n))
+		if !errors.Is(err, wire.ErrCorrupt) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want an ErrCorrupt saying %q", c.name, err, c.want)
+		}
+	}
+	// A byte changed in the file after the reference was made.
+	raw, err := os.OpenFile(filepath.Join(dir, "client-1.vec"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.WriteAt([]byte{0xff}, 100); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	if err := d.Read(delta, ref, make([]float64, 64)); !errors.Is(err, wire.ErrCorrupt) || !strings.Contains(err.Error(), "CRC-32C") {
+		t.Fatalf("a corrupted file: %v", err)
+	}
+	if _, err := d.Create("../escape.vec"); err == nil {
+		t.Fatal("Create accepted a path")
+	}
+}
+
+func BenchmarkPutRead(b *testing.B) {
+	d, err := Open(filepath.Join(DefaultParent(), "fedmo-shm-bench-"+strings.ReplaceAll(b.Name(), "/", "-")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(d.Path())
+	defer d.Close()
+	f, err := d.Create("bench.vec")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	v, got := vec(159010, 1), make([]float64, 159010) // the demo's MLP
+	b.SetBytes(8 * int64(len(v)))
+	for b.Loop() {
+		f.Reset()
+		ref, err := f.Put(delta, v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := d.Read(delta, ref, got); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
