@@ -14,11 +14,21 @@
 //	                 their client ids and values
 //
 // Every file ends with the SHA-256 of its content. Only the control
-// variates that changed are written each round (S of N), in one file. A
-// round's ledger file is written and synced before state.bin is replaced
-// (atomically), and ledger files that no client's latest c_i is in any
-// more are removed after it: a crash at any point leaves a consistent
-// checkpoint, the old one or the new one.
+// variates that changed are written each round (S of N), in one file.
+//
+// # Writing in the background
+//
+// Writer.Save copies the state and returns; a goroutine encodes, hashes,
+// writes and syncs the files while the next round runs. One checkpoint is
+// written at a time: Save waits for the previous one first, so the files
+// of one round are complete before those of the next are begun. Within a
+// checkpoint, the round's ledger file is written and synced before
+// state.bin is replaced (atomically: write, fsync, rename), and ledger
+// files that no client's latest c_i is in any more are removed after it.
+// A crash at any point therefore leaves a consistent checkpoint: the one
+// being written, or the one before it, at most a round older than the
+// last round that Save was given. Writer.Flush waits for the checkpoint in
+// flight and reports a write that failed.
 package checkpoint
 
 import (
@@ -32,6 +42,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/fedmo/fedmo/algorithms"
@@ -67,10 +78,26 @@ type header struct {
 	Present      [6]bool // X, XPrev, G, C, M, V
 }
 
-// Writer writes checkpoints of one run into a directory.
+// Writer writes checkpoints of one run into a directory, in the background:
+// Save copies the state and returns, one goroutine writes the files, and
+// Flush waits for them. A Writer is used by one goroutine at a time.
 type Writer struct {
 	dir     string
-	written []int // LedgerRound of the last checkpoint
+	written []int      // LedgerRound of the last checkpoint saved
+	snap    snapshot   // the checkpoint being written; reused round after round
+	busy    bool       // a write of snap is in flight
+	done    chan error // the result of the write in flight
+	err     error      // the first write that failed
+}
+
+// snapshot is a copy of everything one checkpoint writes, so that the
+// server may move on while the files are written.
+type snapshot struct {
+	h     header       // Extra and LedgerRound are the snapshot's own copies
+	vecs  [6][]float64 // X, XPrev, G, C, M, V (empty where absent)
+	ids   []int        // the clients whose c_i goes into the round's ledger file
+	ci    [][]float64  // their c_i
+	stale []int        // rounds whose ledger files no client needs after this checkpoint
 }
 
 // NewWriter writes checkpoints into dir (created if needed). st is the
@@ -79,7 +106,7 @@ func NewWriter(dir string, st *State) (*Writer, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
-	w := &Writer{dir: dir}
+	w := &Writer{dir: dir, done: make(chan error, 1)}
 	if st != nil {
 		w.written = append([]int(nil), st.LedgerRound...)
 	}
@@ -90,65 +117,106 @@ func vectors(s *algorithms.Server) [6]*[]float64 {
 	return [6]*[]float64{&s.X, &s.XPrev, &s.G, &s.C, &s.M, &s.V}
 }
 
-// Save writes the state after the server's last round. changed lists the
-// clients whose c_i changed in that round.
+// Save checkpoints the state after the server's last round. changed lists
+// the clients whose c_i changed in that round. Save first waits for the
+// previous checkpoint and returns its error if it failed; otherwise it
+// copies s and extra, starts writing them in the background and returns
+// nil. Nothing of its arguments is used after it returns.
 func (w *Writer) Save(configSHA string, s *algorithms.Server, changed []int, extra []byte) error {
-	round := s.Round
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	sn := &w.snap
+	sn.ids = sn.ids[:0]
+	for _, id := range changed {
+		if s.CI != nil && s.CI[id] != nil {
+			sn.ids = append(sn.ids, id)
+		}
+	}
+	sn.stale = w.record(s, sn.ids, sn.stale)
+	sn.take(configSHA, s, extra, w.written)
+	w.busy = true
+	go func() { w.done <- w.write(sn) }()
+	return nil
+}
+
+// Flush waits for the checkpoint being written, if any. It returns the
+// error of the write that failed, if one did: the files then no longer
+// match what the Writer has recorded, so every later Save and Flush
+// returns that error too.
+func (w *Writer) Flush() error {
+	if w.busy {
+		w.busy = false
+		w.err = <-w.done
+	}
+	return w.err
+}
+
+// record notes that ids' c_i are in the ledger file of s's round now, and
+// returns in stale (reused) the rounds whose ledger files no client needs
+// any more.
+func (w *Writer) record(s *algorithms.Server, ids, stale []int) []int {
 	if s.CI != nil && w.written == nil {
 		w.written = make([]int, len(s.CI))
 		for i := range w.written {
 			w.written[i] = -1
 		}
 	}
-	old := append([]int(nil), w.written...)
-	var ids []int
-	for _, id := range changed {
-		if s.CI != nil && s.CI[id] != nil {
-			ids = append(ids, id)
+	stale = stale[:0]
+	for _, id := range ids {
+		if r := w.written[id]; r >= 0 && !slices.Contains(stale, r) {
+			stale = append(stale, r)
 		}
+		w.written[id] = s.Round
 	}
-	if len(ids) > 0 {
-		err := writeSummed(filepath.Join(w.dir, ledgerName(round)), func(bw *bufio.Writer) error {
-			binary.Write(bw, binary.LittleEndian, int64(len(ids)))
-			for _, id := range ids {
+	return slices.DeleteFunc(stale, func(r int) bool { return slices.Contains(w.written, r) })
+}
+
+// take copies the checkpoint of s into sn's buffers: the header, the
+// vectors and the c_i of sn.ids.
+func (sn *snapshot) take(configSHA string, s *algorithms.Server, extra []byte, ledger []int) {
+	sn.h = header{Version: Version, ConfigSHA256: configSHA, Config: s.Config, Round: s.Round,
+		Extra: append(sn.h.Extra[:0], extra...), LedgerRound: append(sn.h.LedgerRound[:0], ledger...), NumParams: len(s.X)}
+	for i, v := range vectors(s) {
+		sn.h.Present[i] = *v != nil
+		sn.vecs[i] = append(sn.vecs[i][:0], *v...)
+	}
+	sn.ci = slices.Grow(sn.ci[:0], len(sn.ids))[:len(sn.ids)]
+	for k, id := range sn.ids {
+		sn.ci[k] = append(sn.ci[k][:0], s.CI[id]...)
+	}
+}
+
+// write writes sn's files in crash-safe order: the round's ledger file,
+// then state.bin, then the removal of the stale ledger files.
+func (w *Writer) write(sn *snapshot) error {
+	if len(sn.ids) > 0 {
+		err := writeSummed(filepath.Join(w.dir, ledgerName(sn.h.Round)), func(bw *bufio.Writer) error {
+			binary.Write(bw, binary.LittleEndian, int64(len(sn.ids)))
+			for k, id := range sn.ids {
 				binary.Write(bw, binary.LittleEndian, int64(id))
-				le.Write(bw, s.CI[id])
+				le.Write(bw, sn.ci[k])
 			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		for _, id := range ids {
-			w.written[id] = round
-		}
-	}
-	h := header{Version: Version, ConfigSHA256: configSHA, Config: s.Config, Round: round, Extra: extra,
-		LedgerRound: w.written, NumParams: len(s.X)}
-	vs := vectors(s)
-	for i, v := range vs {
-		h.Present[i] = *v != nil
 	}
 	err := writeSummed(filepath.Join(w.dir, "state.bin"), func(bw *bufio.Writer) error {
-		if err := gob.NewEncoder(bw).Encode(&h); err != nil {
+		if err := gob.NewEncoder(bw).Encode(&sn.h); err != nil {
 			return err
 		}
-		for _, v := range vs {
-			le.Write(bw, *v)
+		for _, v := range sn.vecs {
+			le.Write(bw, v)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	live := map[int]bool{}
-	for _, r := range w.written {
-		live[r] = true
-	}
-	for _, r := range old { // ledger files no client needs any more
-		if r >= 0 && !live[r] {
-			os.Remove(filepath.Join(w.dir, ledgerName(r)))
-		}
+	for _, r := range sn.stale {
+		os.Remove(filepath.Join(w.dir, ledgerName(r)))
 	}
 	return nil
 }

@@ -42,13 +42,8 @@ func (p *Pool) Size() int { return p.size }
 // updates are in the order of ids; their buffers are reused by the next
 // call, so one goroutine at a time may call Run.
 func (p *Pool) Run(ctx context.Context, b *algorithms.Broadcast, ids []int, cis [][]float64) ([]*algorithms.Update, error) {
-	n := len(b.X)
 	for len(p.outs) < len(ids) {
-		u := &algorithms.Update{Delta: make([]float64, n)}
-		if p.scaffold {
-			u.DeltaC = make([]float64, n)
-		}
-		p.outs = append(p.outs, u)
+		p.outs = append(p.outs, p.NewUpdate(len(b.X)))
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(p.size)
@@ -61,9 +56,7 @@ func (p *Pool) Run(ctx context.Context, b *algorithms.Broadcast, ids []int, cis 
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			w := <-p.workers
-			defer func() { p.workers <- w }()
-			w.Update(id, b, ci, p.outs[i])
+			p.Do(id, b, ci, p.outs[i])
 			return nil
 		})
 	}
@@ -71,4 +64,23 @@ func (p *Pool) Run(ctx context.Context, b *algorithms.Broadcast, ids []int, cis 
 		return nil, err
 	}
 	return p.outs[:len(ids)], nil
+}
+
+// NewUpdate returns an update buffer for a model of n parameters (with a
+// delta c_i if the algorithm is SCAFFOLD).
+func (p *Pool) NewUpdate(n int) *algorithms.Update {
+	u := &algorithms.Update{Delta: make([]float64, n)}
+	if p.scaffold {
+		u.DeltaC = make([]float64, n)
+	}
+	return u
+}
+
+// Do runs client id's local update against b with control variate ci (nil:
+// zero) into out, on the first free worker. Any number of goroutines may
+// call Do at once; at most Size updates run at a time.
+func (p *Pool) Do(id int, b *algorithms.Broadcast, ci []float64, out *algorithms.Update) {
+	w := <-p.workers
+	defer func() { p.workers <- w }()
+	w.Update(id, b, ci, out)
 }

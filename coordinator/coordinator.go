@@ -34,6 +34,9 @@ type Options struct {
 	// within WaitTimeout.
 	WaitProcs   int
 	WaitTimeout time.Duration
+	// MaxInFlight bounds the tasks running at once over all client
+	// processes (0: the sum of their capacities); see RemoteConfig.
+	MaxInFlight int
 	// SharedDir, if set, is a directory on this host (package wire/shm)
 	// through which vectors go to and from the client processes that
 	// opened it too, instead of through gRPC.
@@ -64,7 +67,7 @@ func (d gossipDir) Hosts() []Host {
 	var hs []Host
 	for _, m := range d.g.Members() {
 		if m.Meta.Role == membership.Client && m.Meta.Config == d.configSHA {
-			hs = append(hs, Host{Name: m.Name, Addr: m.Meta.GRPC, Real: m.Meta.Real, Shared: m.Meta.Shared})
+			hs = append(hs, Host{Name: m.Name, Addr: m.Meta.GRPC, Real: m.Meta.Real, Capacity: m.Meta.Capacity, Shared: m.Meta.Shared})
 		}
 	}
 	return hs
@@ -127,7 +130,7 @@ func Run(ctx context.Context, cfg config.Config, build experiment.Options, opts 
 	}
 	rcfg := RemoteConfig{
 		ConfigSHA256: hash, NumParams: setup.Model.NumParams(), RoundTimeout: opts.RoundTimeout,
-		Quorum: opts.Quorum, Dial: dialOpts, Logger: log,
+		Quorum: opts.Quorum, Dial: dialOpts, Logger: log, MaxInFlight: opts.MaxInFlight,
 	}
 	if opts.SharedDir != "" {
 		if rcfg.Shared, err = shm.Open(opts.SharedDir); err != nil {
@@ -168,7 +171,8 @@ func roundLog(log *zap.Logger, r *Remote, dir Directory) engine.Observer {
 		f := []zap.Field{zap.Int("round", m.Round), zap.Ints("participants", m.Participants),
 			zap.Int("processes", len(dir.Hosts())),
 			zap.Float64("dispatch_s", st.Dispatch.Seconds()), zap.Float64("compute_s", st.Compute.Seconds()),
-			zap.Float64("upload_s", st.Upload.Seconds()), zap.Float64("aggregate_s", m.AggregateSeconds),
+			zap.Float64("upload_s", st.Upload.Seconds()), zap.Float64("execute_s", m.ExecuteSeconds),
+			zap.Float64("aggregate_s", m.AggregateSeconds),
 			zap.Int64("bytes_out", st.BytesOut), zap.Int64("bytes_in", st.BytesIn),
 			zap.Float64("local_loss", m.LocalLoss)}
 		if m.Eval != nil {

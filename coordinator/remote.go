@@ -2,14 +2,15 @@ package coordinator
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +32,9 @@ type Host struct {
 	Name string // unique node name (a new one per process incarnation)
 	Addr string // its gRPC address
 	Real int64  // the real client it serves with its own data; -1 for a host of virtual clients
+	// Capacity is the number of tasks it runs at once (its workers); 0
+	// counts as 1.
+	Capacity int
 	// Shared is the id of the shared directory it opened (package
 	// wire/shm); "" for none.
 	Shared string
@@ -53,6 +57,11 @@ type RemoteConfig struct {
 	Quorum   float64
 	Attempts int               // tries of a task on one process whose stream arrived corrupted
 	Dial     []grpc.DialOption // transport security, token, keepalive
+	// MaxInFlight bounds the tasks running at once over all processes; 0
+	// means the sum of their capacities. Processes that share one machine's
+	// cores gain nothing from running more tasks than it has cores: the
+	// tasks only time-share them (fedmo local sets it to the core count).
+	MaxInFlight int
 	// Shared, if set, is a shared directory on this host: vectors to and
 	// from the processes that opened the same one (same id) go through
 	// files in it instead of the gRPC stream. Nil streams every vector.
@@ -64,24 +73,30 @@ type RemoteConfig struct {
 
 // Stats describes the last round's traffic.
 type Stats struct {
-	Dispatch, Compute, Upload time.Duration // longest over the round's calls
+	// Longest over the round's calls: sending the broadcast, from then to
+	// the first update, and receiving updates' vectors.
+	Dispatch, Compute, Upload time.Duration
 	BytesOut, BytesIn         int64
 	Calls, Failed, Rehosted   int
 }
 
-// Remote is the coordinator's engine.Executor: it sends each round's tasks
-// to the live client processes over gRPC and collects their updates.
+// Remote is the coordinator's engine.Executor: it runs each round's tasks
+// on the live client processes over gRPC and collects their updates.
 //
-// # Hosting policy
+// # Scheduling
 //
-// A real client's task goes to the process that serves it. Virtual
-// clients are spread over the processes that host virtual clients by
-// bounded-load rendezvous hashing: client i goes to the process with the
-// highest SHA-256(name, i) score among those not yet holding
-// ceil(tasks/processes) of the round's tasks. A process that fails (an RPC
-// error, or a stream still corrupt after Attempts tries) is dropped for the
-// rest of the run and its tasks go to the others; the result does not
-// depend on where a task runs.
+// A round is a work queue. Every live process that can run a waiting task
+// gets one Train call: the broadcast first, then tasks one by one, as many
+// at a time as its capacity (its workers, from its gossip metadata), the
+// next one each time an update comes back; so a process that is faster,
+// or less loaded, runs more of the round. A real client's task goes only
+// to the process that serves it, other tasks to any process of virtual
+// clients, in the engine's order. RemoteConfig.MaxInFlight can bound the
+// tasks in flight over all processes. A process that fails (an RPC error,
+// or a stream still corrupt after Attempts tries) is dropped for the rest
+// of the run and its tasks in flight go back to the queue; the result does
+// not depend on where, or in which order, tasks run: the engine
+// aggregates the updates in client-id order.
 //
 // # Transport
 //
@@ -164,8 +179,11 @@ func (r *Remote) Close() error {
 
 // live returns the hosts that have not failed, sorted by name.
 func (r *Remote) live() []Host {
+	all := r.dir.Hosts()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var hs []Host
-	for _, h := range r.dir.Hosts() {
+	for _, h := range all {
 		if h.Real >= 0 {
 			r.realIDs[h.Real] = true
 		}
@@ -173,208 +191,104 @@ func (r *Remote) live() []Host {
 			hs = append(hs, h)
 		}
 	}
-	slices.SortFunc(hs, func(a, b Host) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(hs, func(a, b Host) int { return strings.Compare(a.Name, b.Name) })
 	return hs
 }
 
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func score(name string, id int) uint64 {
-	h := sha256.New()
-	h.Write([]byte(name))
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], uint64(id))
-	h.Write(b[:])
-	return binary.LittleEndian.Uint64(h.Sum(nil))
-}
-
-// assign maps the pending tasks to live hosts; tasks without a host stay out.
-func (r *Remote) assign(pending []engine.Task, hosts []Host) map[string][]engine.Task {
-	out := map[string][]engine.Task{}
-	var virtual []Host
-	for _, h := range hosts {
-		if h.Real < 0 {
-			virtual = append(virtual, h)
-		}
-	}
-	load := map[string]int{}
-	limit := 0
-	if len(virtual) > 0 {
-		limit = (len(pending) + len(virtual) - 1) / len(virtual)
-	}
-	for _, t := range pending {
-		if r.realIDs[int64(t.Client)] {
-			for _, h := range hosts {
-				if h.Real == int64(t.Client) {
-					out[h.Name] = append(out[h.Name], t)
-					break
-				}
-			}
-			continue
-		}
-		if len(virtual) == 0 {
-			continue
-		}
-		order := slices.Clone(virtual)
-		slices.SortStableFunc(order, func(a, b Host) int {
-			sa, sb := score(a.Name, t.Client), score(b.Name, t.Client)
-			switch {
-			case sa > sb:
-				return -1
-			case sa < sb:
-				return 1
-			}
-			return 0
-		})
-		for _, h := range order {
-			if load[h.Name] < limit {
-				load[h.Name]++
-				out[h.Name] = append(out[h.Name], t)
-				break
-			}
-		}
-	}
-	return out
-}
-
-type callResult struct {
-	host    Host
-	tasks   []engine.Task
-	updates []*algorithms.Update
-	err     error
-	stats   Stats
+// ended is a finished Train call.
+type ended struct {
+	host  Host
+	stats Stats
+	lost  int // tasks it had in flight when it failed
+	err   error
 }
 
 // Execute implements engine.Executor.
 func (r *Remote) Execute(ctx context.Context, b *algorithms.Broadcast, tasks []engine.Task) ([]*algorithms.Update, error) {
+	r.live() // learn the real clients
 	r.mu.Lock()
 	r.free = append(r.free, r.used...)
 	r.used = nil
 	r.stats = Stats{}
+	q := newQueue(tasks, r.cfg.MaxInFlight, maps.Clone(r.realIDs))
 	r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RoundTimeout)
 	defer cancel()
-
+	stop := context.AfterFunc(ctx, q.close)
+	defer stop()
 	var shared func() (*roundRefs, error)
 	if r.cfg.Shared != nil {
 		shared = sync.OnceValues(func() (*roundRefs, error) { return r.putRound(b, tasks) })
 	}
-	pending := slices.Clone(tasks)
-	var got []*algorithms.Update
-	reported := map[int]bool{}
+
+	calls := map[string]bool{} // hosts with a call running
+	results := make(chan ended)
 	tries := map[string]int{}
-	for len(pending) > 0 {
-		hosts := r.live()
-		plan := r.assign(pending, hosts)
-		if len(plan) == 0 {
-			if ctx.Err() != nil {
-				break
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(r.cfg.Poll):
-			}
-			continue
-		}
-		results := make(chan callResult, len(plan))
-		var wg sync.WaitGroup
-		for _, h := range hosts {
-			ts, ok := plan[h.Name]
-			if !ok {
+	for q.left() > 0 && ctx.Err() == nil {
+		for _, h := range r.live() {
+			if calls[h.Name] || !q.hasWork(h) {
 				continue
 			}
-			wg.Add(1)
+			calls[h.Name] = true
 			cctx, ccancel := context.WithCancel(ctx)
 			r.mu.Lock()
 			r.cancels[h.Name] = ccancel
 			r.mu.Unlock()
 			go func() {
-				defer wg.Done()
-				defer func() {
-					r.mu.Lock()
-					delete(r.cancels, h.Name)
-					r.mu.Unlock()
-					ccancel()
-				}()
-				res := callResult{host: h, tasks: ts}
-				res.updates, res.stats, res.err = r.call(cctx, h, b, ts, shared)
+				res := r.call(cctx, h, b, q, shared)
+				r.mu.Lock()
+				delete(r.cancels, h.Name)
+				r.mu.Unlock()
+				ccancel()
 				results <- res
 			}()
 		}
-		wg.Wait()
-		close(results)
-		var all []callResult
-		for res := range results {
-			all = append(all, res)
-		}
-		slices.SortFunc(all, func(a, b callResult) int { return cmpString(a.host.Name, b.host.Name) })
-		for _, res := range all {
-			r.addStats(res.stats)
-			if res.err != nil {
-				r.failed(res, tries)
-				continue
-			}
-			complete := true
-			for _, t := range res.tasks {
-				if !slices.ContainsFunc(res.updates, func(u *algorithms.Update) bool { return u.Client == t.Client }) {
-					complete = false
-				}
-			}
-			for _, u := range res.updates {
-				got = append(got, u) // unknown or repeated clients are rejected by the engine
-				if slices.ContainsFunc(res.tasks, func(t engine.Task) bool { return t.Client == u.Client }) {
-					reported[u.Client] = true
-				}
-			}
-			if !complete { // it answered for clients it was not asked about: do not trust it again
-				res.err = fmt.Errorf("process %s did not return every task it was given", res.host.Name)
-				r.failed(res, map[string]int{})
-			}
-		}
-		pending = slices.DeleteFunc(pending, func(t engine.Task) bool { return reported[t.Client] })
-		if ctx.Err() != nil {
-			break
+		select {
+		case res := <-results:
+			delete(calls, res.host.Name)
+			r.finished(res, tries)
+		case <-ctx.Done():
+		case <-time.After(r.cfg.Poll): // processes that joined, or work for one whose call ended
 		}
 	}
-	if len(pending) > 0 {
+	q.close() // calls end: nothing is left to take (or the deadline cancelled them)
+	for len(calls) > 0 {
+		res := <-results
+		delete(calls, res.host.Name)
+		r.finished(res, tries)
+	}
+	got, missing := q.result(tasks)
+	if len(missing) > 0 {
 		need := int(math.Ceil(r.cfg.Quorum * float64(len(tasks))))
-		missing := make([]int, len(pending))
-		for i, t := range pending {
-			missing[i] = t.Client
-		}
-		if len(reported) < need || len(reported) == 0 {
+		reported := len(tasks) - len(missing)
+		if reported < need || reported == 0 {
 			return nil, fmt.Errorf("coordinator: %d of %d clients reported by the deadline (%v), the quorum is %d; missing %v",
-				len(reported), len(tasks), r.cfg.RoundTimeout, need, missing)
+				reported, len(tasks), r.cfg.RoundTimeout, need, missing)
 		}
-		r.log.Warn("round closed without clients", zap.Ints("missing", missing), zap.Int("reported", len(reported)))
+		r.log.Warn("round closed without clients", zap.Ints("missing", missing), zap.Int("reported", reported))
 	}
 	return got, nil
 }
 
-func (r *Remote) addStats(s Stats) {
+// finished accounts for a Train call that ended; one that failed drops
+// its process, unless its stream was corrupt and it has tries left.
+func (r *Remote) finished(res ended, tries map[string]int) {
+	name := res.host.Name
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	s := res.stats
 	r.stats.Dispatch = max(r.stats.Dispatch, s.Dispatch)
 	r.stats.Compute = max(r.stats.Compute, s.Compute)
 	r.stats.Upload = max(r.stats.Upload, s.Upload)
 	r.stats.BytesIn += s.BytesIn
 	r.stats.BytesOut += s.BytesOut
 	r.stats.Calls++
-}
-
-// failed handles a call that did not return its updates.
-func (r *Remote) failed(res callResult, tries map[string]int) {
-	name := res.host.Name
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if res.err == nil {
+		return
+	}
+	if (errors.Is(res.err, context.Canceled) || status.Code(res.err) == codes.Canceled) && !r.dead[name] {
+		return // the round ended first (a process gossip declared gone is dead already)
+	}
 	r.stats.Failed++
 	tries[name]++
 	corrupt := errors.Is(res.err, wire.ErrCorrupt) || status.Code(res.err) == codes.DataLoss
@@ -383,9 +297,9 @@ func (r *Remote) failed(res callResult, tries map[string]int) {
 		return
 	}
 	r.log.Warn("client process failed; re-hosting its clients", zap.String("process", name),
-		zap.Int("tasks", len(res.tasks)), zap.Error(res.err))
+		zap.Int("tasks", res.lost), zap.Error(res.err))
 	r.dead[name] = true
-	r.stats.Rehosted += len(res.tasks)
+	r.stats.Rehosted += res.lost
 	if c, ok := r.conns[name]; ok {
 		c.Close()
 		delete(r.conns, name)
@@ -432,7 +346,7 @@ func (r *Remote) putRound(b *algorithms.Broadcast, tasks []engine.Task) (*roundR
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.file == nil {
-		f, err := r.cfg.Shared.Create(fmt.Sprintf("coordinator-%d.vec", os.Getpid()))
+		f, err := r.cfg.Shared.Create(fmt.Sprintf("coordinator-%d-%s.vec", os.Getpid(), rand.Text()[:8]))
 		if err != nil {
 			return nil, err
 		}
@@ -476,133 +390,249 @@ func broadcastVectors(b *algorithms.Broadcast) []kindVector {
 		{fedmov1.VectorKind_VECTOR_KIND_MOMENTUM, b.G}, {fedmov1.VectorKind_VECTOR_KIND_CONTROL, b.C}}
 }
 
-// call runs tasks on host h: one Train stream. shared, if not nil, gives
-// the round's vectors in the shared directory, used if h opened it too.
-func (r *Remote) call(ctx context.Context, h Host, b *algorithms.Broadcast, tasks []engine.Task, shared func() (*roundRefs, error)) ([]*algorithms.Update, Stats, error) {
-	var st Stats
+// call runs one Train call with host h: the broadcast, then tasks from q
+// as h has room, until q has none left for it. When an update's header
+// arrives (the task is computed), the next task is sent before the
+// update's vectors are received, so the process's worker does not wait
+// for the transfer. The tasks it still had when it failed go back to q.
+// shared, if not nil, gives the round's vectors in the shared directory,
+// used if h opened it too.
+func (r *Remote) call(ctx context.Context, h Host, b *algorithms.Broadcast, q *queue, shared func() (*roundRefs, error)) (res ended) {
+	res.host = h
+	st := &res.stats
+	var (
+		flight    []engine.Task // sent, not computed yet
+		receiving *engine.Task  // computed, update being received
+	)
+	defer func() {
+		if res.err != nil {
+			res.lost = len(flight)
+			if receiving != nil {
+				res.lost++
+			}
+			q.requeue(flight, receiving)
+		}
+	}()
+	first, ok := q.take(h, true) // a process that gets no task gets no broadcast either
+	if !ok {
+		return res
+	}
+	flight = append(flight, first)
 	conn, err := r.conn(h)
 	if err != nil {
-		return nil, st, err
+		res.err = err
+		return res
 	}
 	start := time.Now()
 	var refs *roundRefs
 	if shared != nil && h.Shared == r.cfg.Shared.ID() {
 		if refs, err = shared(); err != nil {
-			return nil, st, fmt.Errorf("coordinator: shared directory: %w", err)
+			res.err = fmt.Errorf("coordinator: shared directory: %w", err)
+			return res
 		}
 	}
 	stream, err := fedmov1.NewClientServiceClient(conn).Train(ctx)
 	if err != nil {
-		return nil, st, err
+		res.err = err
+		return res
 	}
+	s := &callStream{r: r, h: h, stream: stream, refs: refs, st: st}
+	if res.err = s.sendBroadcast(b); res.err != nil {
+		return res
+	}
+	if res.err = s.sendTask(first); res.err != nil {
+		return res
+	}
+	st.Dispatch = time.Since(start)
+	capacity := max(h.Capacity, 1)
+	// fill sends tasks while h has room; wait: if it has none in flight,
+	// wait for a slot of the in-flight limit.
+	fill := func(wait bool) error {
+		for len(flight) < capacity {
+			t, ok := q.take(h, wait && len(flight) == 0)
+			if !ok {
+				return nil
+			}
+			flight = append(flight, t)
+			if err := s.sendTask(t); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for {
+		if res.err = fill(true); res.err != nil {
+			return res
+		}
+		if len(flight) == 0 {
+			break
+		}
+		uh, err := s.receiveHeader()
+		if err != nil {
+			res.err = err
+			return res
+		}
+		if st.Compute == 0 {
+			st.Compute = time.Since(start) - st.Dispatch
+		}
+		i := slices.IndexFunc(flight, func(t engine.Task) bool { return t.Client == int(uh.Client) })
+		if i >= 0 {
+			t := flight[i]
+			receiving = &t
+			flight = slices.Delete(flight, i, i+1)
+			q.computed()
+			if res.err = fill(false); res.err != nil {
+				return res
+			}
+		}
+		u, err := s.receiveVectors(uh)
+		if err != nil {
+			res.err = err
+			return res
+		}
+		q.done(u, i >= 0) // an update for another client goes to the engine, which rejects it
+		receiving = nil
+		if i < 0 {
+			res.err = fmt.Errorf("process %s answered for client %d, which it was not given", h.Name, u.Client)
+			return res
+		}
+	}
+	if err := stream.CloseSend(); err != nil {
+		res.err = err
+		return res
+	}
+	if _, err := stream.Recv(); err != io.EOF {
+		if err == nil {
+			err = fmt.Errorf("%w: process %s sent an update it was not asked for", wire.ErrCorrupt, h.Name)
+		}
+		res.err = err
+	}
+	return res
+}
+
+// callStream sends and receives the messages of one Train call.
+type callStream struct {
+	r      *Remote
+	h      Host
+	stream fedmov1.ClientService_TrainClient
+	refs   *roundRefs // the round's vectors in the shared directory; nil: stream them
+	st     *Stats
+}
+
+func (s *callStream) sendBroadcast(b *algorithms.Broadcast) error {
 	hdr := &fedmov1.TrainHeader{
-		ProtocolVersion: process.ProtocolVersion, ConfigSha256: r.cfg.ConfigSHA256, Round: int64(b.Round),
+		ProtocolVersion: process.ProtocolVersion, ConfigSha256: s.r.cfg.ConfigSHA256, Round: int64(b.Round),
 		NumParams: uint64(len(b.X)), HasPreviousModel: b.XPrev != nil, HasMomentum: b.G != nil, HasControl: b.C != nil,
 	}
-	if refs != nil {
-		hdr.SharedDir = r.cfg.Shared.ID()
+	if s.refs != nil {
+		hdr.SharedDir = s.r.cfg.Shared.ID()
 	}
-	for _, t := range tasks {
-		hdr.Tasks = append(hdr.Tasks, &fedmov1.Task{Client: int64(t.Client), HasClientControl: t.CI != nil})
-	}
-	if err := stream.Send(&fedmov1.TrainRequest{Msg: &fedmov1.TrainRequest_Header{Header: hdr}}); err != nil {
-		return nil, st, recvStatus(stream, err)
-	}
-	send := func(c *fedmov1.VectorChunk) error {
-		st.BytesOut += int64(len(c.Data))
-		return stream.Send(&fedmov1.TrainRequest{Msg: &fedmov1.TrainRequest_Chunk{Chunk: c}})
-	}
-	end := func(e *fedmov1.VectorEnd) error {
-		return stream.Send(&fedmov1.TrainRequest{Msg: &fedmov1.TrainRequest_End{End: e}})
-	}
-	sendVector := func(kind fedmov1.VectorKind, v []float64, ref *fedmov1.VectorRef) error {
-		if refs == nil {
-			return wire.SendVector(kind, v, 0, send, end)
-		}
-		st.BytesOut += int64(8 * len(v))
-		return stream.Send(&fedmov1.TrainRequest{Msg: &fedmov1.TrainRequest_Ref{Ref: ref}})
+	if err := s.stream.Send(&fedmov1.TrainRequest{Msg: &fedmov1.TrainRequest_Header{Header: hdr}}); err != nil {
+		return recvStatus(s.stream, err)
 	}
 	for _, v := range broadcastVectors(b) {
 		if v.v == nil {
 			continue
 		}
 		var ref *fedmov1.VectorRef
-		if refs != nil {
-			ref = refs.broadcast[v.kind]
+		if s.refs != nil {
+			ref = s.refs.broadcast[v.kind]
 		}
-		if err := sendVector(v.kind, v.v, ref); err != nil {
-			return nil, st, recvStatus(stream, err)
-		}
-	}
-	for _, t := range tasks {
-		if t.CI == nil {
-			continue
-		}
-		var ref *fedmov1.VectorRef
-		if refs != nil {
-			ref = refs.ci[t.Client]
-		}
-		if err := sendVector(fedmov1.VectorKind_VECTOR_KIND_CLIENT_CONTROL, t.CI, ref); err != nil {
-			return nil, st, recvStatus(stream, err)
-		}
-	}
-	if err := stream.CloseSend(); err != nil {
-		return nil, st, err
-	}
-	st.Dispatch = time.Since(start)
-	next := func() (*fedmov1.TrainResponse, error) {
-		m, err := stream.Recv()
-		if c := m.GetChunk(); c != nil {
-			st.BytesIn += int64(len(c.Data))
-		}
-		return m, err
-	}
-	receiveVector := func(kind fedmov1.VectorKind, dst []float64) error {
-		if refs == nil {
-			return wire.ReceiveVector(kind, dst, next)
-		}
-		m, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return fmt.Errorf("%w: %s vector: the stream ended before its reference (truncated)", wire.ErrCorrupt, kind)
-		} else if err != nil {
+		if err := s.sendVector(v.kind, v.v, ref); err != nil {
 			return err
 		}
-		st.BytesIn += int64(8 * len(dst))
-		return r.cfg.Shared.Read(kind, m.GetRef(), dst)
 	}
-	var ups []*algorithms.Update
-	for range tasks {
-		m, err := stream.Recv()
-		if err != nil {
-			return nil, st, err
+	return nil
+}
+
+func (s *callStream) sendTask(t engine.Task) error {
+	m := &fedmov1.TrainRequest{Msg: &fedmov1.TrainRequest_Task{Task: &fedmov1.Task{Client: int64(t.Client), HasClientControl: t.CI != nil}}}
+	if err := s.stream.Send(m); err != nil {
+		return recvStatus(s.stream, err)
+	}
+	if t.CI == nil {
+		return nil
+	}
+	var ref *fedmov1.VectorRef
+	if s.refs != nil {
+		ref = s.refs.ci[t.Client]
+	}
+	return s.sendVector(fedmov1.VectorKind_VECTOR_KIND_CLIENT_CONTROL, t.CI, ref)
+}
+
+// sendVector sends v as chunks, or as ref when the vectors go through the
+// shared directory.
+func (s *callStream) sendVector(kind fedmov1.VectorKind, v []float64, ref *fedmov1.VectorRef) error {
+	var err error
+	if s.refs == nil {
+		err = wire.SendVector(kind, v, 0,
+			func(c *fedmov1.VectorChunk) error {
+				s.st.BytesOut += int64(len(c.Data))
+				return s.stream.Send(&fedmov1.TrainRequest{Msg: &fedmov1.TrainRequest_Chunk{Chunk: c}})
+			},
+			func(e *fedmov1.VectorEnd) error {
+				return s.stream.Send(&fedmov1.TrainRequest{Msg: &fedmov1.TrainRequest_End{End: e}})
+			})
+	} else {
+		s.st.BytesOut += int64(8 * len(v))
+		err = s.stream.Send(&fedmov1.TrainRequest{Msg: &fedmov1.TrainRequest_Ref{Ref: ref}})
+	}
+	if err != nil {
+		return recvStatus(s.stream, err)
+	}
+	return nil
+}
+
+// receiveHeader reads the header of the next update.
+func (s *callStream) receiveHeader() (*fedmov1.UpdateHeader, error) {
+	m, err := s.stream.Recv()
+	if err == io.EOF {
+		return nil, fmt.Errorf("%w: process %s ended its stream with tasks unanswered", wire.ErrCorrupt, s.h.Name)
+	} else if err != nil {
+		return nil, err
+	}
+	uh := m.GetUpdate()
+	if uh == nil {
+		return nil, fmt.Errorf("%w: process %s: an update must start with its header", wire.ErrCorrupt, s.h.Name)
+	}
+	return uh, nil
+}
+
+// receiveVectors reads the vectors of the update uh heads.
+func (s *callStream) receiveVectors(uh *fedmov1.UpdateHeader) (*algorithms.Update, error) {
+	start := time.Now()
+	defer func() { s.st.Upload = max(s.st.Upload, time.Since(start)) }()
+	u := &algorithms.Update{Client: int(uh.Client), Samples: int(uh.Samples), Loss: uh.Loss, Delta: s.r.vector()}
+	if err := s.receiveVector(fedmov1.VectorKind_VECTOR_KIND_DELTA, u.Delta); err != nil {
+		return nil, fmt.Errorf("process %s: client %d: %w", s.h.Name, u.Client, err)
+	}
+	if uh.HasDeltaControl {
+		u.DeltaC = s.r.vector()
+		if err := s.receiveVector(fedmov1.VectorKind_VECTOR_KIND_DELTA_CONTROL, u.DeltaC); err != nil {
+			return nil, fmt.Errorf("process %s: client %d: %w", s.h.Name, u.Client, err)
 		}
-		if len(ups) == 0 {
-			st.Compute = time.Since(start) - st.Dispatch
-		}
-		uh := m.GetUpdate()
-		if uh == nil {
-			return nil, st, fmt.Errorf("%w: process %s: an update must start with its header", wire.ErrCorrupt, h.Name)
-		}
-		u := &algorithms.Update{Client: int(uh.Client), Samples: int(uh.Samples), Loss: uh.Loss, Delta: r.vector()}
-		if err := receiveVector(fedmov1.VectorKind_VECTOR_KIND_DELTA, u.Delta); err != nil {
-			return nil, st, fmt.Errorf("process %s: client %d: %w", h.Name, u.Client, err)
-		}
-		if uh.HasDeltaControl {
-			u.DeltaC = r.vector()
-			if err := receiveVector(fedmov1.VectorKind_VECTOR_KIND_DELTA_CONTROL, u.DeltaC); err != nil {
-				return nil, st, fmt.Errorf("process %s: client %d: %w", h.Name, u.Client, err)
+	}
+	return u, nil
+}
+
+func (s *callStream) receiveVector(kind fedmov1.VectorKind, dst []float64) error {
+	if s.refs == nil {
+		return wire.ReceiveVector(kind, dst, func() (*fedmov1.TrainResponse, error) {
+			m, err := s.stream.Recv()
+			if c := m.GetChunk(); c != nil {
+				s.st.BytesIn += int64(len(c.Data))
 			}
-		}
-		ups = append(ups, u)
+			return m, err
+		})
 	}
-	if _, err := stream.Recv(); err != io.EOF {
-		if err == nil {
-			err = fmt.Errorf("%w: process %s sent more than %d updates", wire.ErrCorrupt, h.Name, len(tasks))
-		}
-		return nil, st, err
+	m, err := s.stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: %s vector: the stream ended before its reference (truncated)", wire.ErrCorrupt, kind)
+	} else if err != nil {
+		return err
 	}
-	st.Upload = time.Since(start) - st.Dispatch - st.Compute
-	return ups, st, nil
+	s.st.BytesIn += int64(8 * len(dst))
+	return s.r.cfg.Shared.Read(kind, m.GetRef(), dst)
 }
 
 // recvStatus turns a failed Send (io.EOF: the server ended the stream)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zaptest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -18,6 +19,7 @@ import (
 	fedmov1 "github.com/fedmo/fedmo/proto/fedmo/v1"
 	"github.com/fedmo/fedmo/runner"
 	"github.com/fedmo/fedmo/simulate"
+	"github.com/fedmo/fedmo/wire/shm"
 )
 
 const small = `
@@ -166,5 +168,114 @@ func TestRemoteRehostsAfterAFailure(t *testing.T) {
 	}
 	if !r.dead["p1"] || r.dead["p0"] || r.dead["p2"] {
 		t.Fatalf("dead processes %v, want p1 only", r.dead)
+	}
+}
+
+// serveShared starts a process that opened the shared directory d.
+func serveShared(t *testing.T, setup *experiment.Setup, name string, d *shm.Dir) Host {
+	t.Helper()
+	rt, err := setup.Runtime()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := process.NewTrainer(setup, rt, 2, nil)
+	if err := tr.Share(d); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer()
+	fedmov1.RegisterClientServiceServer(s, tr)
+	go s.Serve(lis)
+	t.Cleanup(s.Stop)
+	return Host{Name: name, Addr: lis.Addr().String(), Real: -1, Capacity: 2, Shared: d.ID()}
+}
+
+// TestRemoteSharedDirectory mixes processes that share the coordinator's
+// directory with one that streams, under an in-flight limit of 1 and of
+// 3: every round's hash is the simulator's.
+func TestRemoteSharedDirectory(t *testing.T) {
+	setup := parse(t, "algorithm.name=scaffold", "algorithm.momentum.beta=0.5")
+	want, err := simulate.Run(context.Background(), setup.Config, simulate.Options{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := shm.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, limit := range []int{1, 3} {
+		streamer, _ := serve(t, setup, "c-stream")
+		dir := &fixedDir{hosts: []Host{serveShared(t, setup, "a-shm", d), serveShared(t, setup, "b-shm", d), streamer}}
+		r := sharedRemote(t, setup, dir, d, limit)
+		got, err := runner.Run(context.Background(), setup, r, runner.Options{Workers: 1})
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hashes(got) != hashes(want) {
+			t.Fatalf("limit %d: hashes\n%s\nwant\n%s", limit, hashes(got), hashes(want))
+		}
+		if len(r.dead) != 0 {
+			t.Fatalf("limit %d: dead processes %v", limit, r.dead)
+		}
+	}
+}
+
+func sharedRemote(t *testing.T, setup *experiment.Setup, dir Directory, d *shm.Dir, limit int) *Remote {
+	return NewRemote(RemoteConfig{
+		ConfigSHA256: setup.Config.Hash(), NumParams: setup.Model.NumParams(), RoundTimeout: 20 * time.Second, Quorum: 1,
+		Dial:   []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
+		Shared: d, MaxInFlight: limit, Logger: zaptest.NewLogger(t),
+	}, dir)
+}
+
+// laterDir lists first, and also then once ready says so.
+type laterDir struct {
+	first, then Host
+	ready       func() bool
+}
+
+func (l laterDir) Hosts() []Host {
+	if l.ready() {
+		return []Host{l.first, l.then}
+	}
+	return []Host{l.first}
+}
+
+// TestRemoteSharedDirectoryRefused: a process that claims the
+// coordinator's shared directory without having opened it is refused by
+// its own trainer, dropped, and its tasks run on a process that joins
+// after.
+func TestRemoteSharedDirectoryRefused(t *testing.T) {
+	setup := parse(t, "rounds=2")
+	want, err := simulate.Run(context.Background(), setup.Config, simulate.Options{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := shm.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	liar, _ := serve(t, setup, "liar")
+	liar.Shared = d.ID()
+	var r *Remote
+	r = sharedRemote(t, setup, laterDir{first: liar, then: serveShared(t, setup, "honest", d), ready: func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.dead["liar"]
+	}}, d, 0)
+	defer r.Close()
+	got, err := runner.Run(context.Background(), setup, r, runner.Options{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hashes(got) != hashes(want) || !r.dead["liar"] || r.dead["honest"] {
+		t.Fatalf("hashes equal %v, dead %v: want equal, the liar only", hashes(got) == hashes(want), r.dead)
 	}
 }

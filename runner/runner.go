@@ -123,7 +123,7 @@ func Run(ctx context.Context, setup *experiment.Setup, exec engine.Executor, opt
 	if out != nil {
 		obs = append(obs, out)
 	}
-	if ckpt != nil {
+	if ckpt != nil { // Save copies the state and writes it while the next round runs
 		obs = append(obs, engine.ObserverFunc(func(m *engine.Metrics, _ []float64) error {
 			rounds, err := json.Marshal(out.Manifest.Rounds)
 			if err != nil {
@@ -145,6 +145,11 @@ func Run(ctx context.Context, setup *experiment.Setup, exec engine.Executor, opt
 		zap.String("algorithm", cfg.Algorithm.Name), zap.String("dataset", setup.Fingerprint[:12]))
 	start := time.Now()
 	runErr := eng.Run(ctx)
+	if ckpt != nil { // the last round's checkpoint is still being written
+		if err := ckpt.Flush(); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
 	res.Seconds = time.Since(start).Seconds()
 	res.Model = server.X
 	if runErr == nil {

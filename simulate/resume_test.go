@@ -3,11 +3,13 @@ package simulate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/fedmo/fedmo/checkpoint"
 	"github.com/fedmo/fedmo/engine"
 	"github.com/fedmo/fedmo/runio"
 )
@@ -113,5 +115,49 @@ func TestReplayFollowsTheManifest(t *testing.T) {
 	}
 	if fewer.FinalSHA256 == want.FinalSHA256 || len(fewer.Rounds[1].Participants) != 2 {
 		t.Fatal("replay did not restrict round 2 to its two participants")
+	}
+}
+
+// TestCheckpointOfTheLastRound expects the last round's checkpoint, written
+// in the background, on disk when Run returns.
+func TestCheckpointOfTheLastRound(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	cfg := parse(t, small, "algorithm.name=scaffold")
+	res, err := Run(context.Background(), cfg, Options{Out: dir, Checkpoint: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := checkpoint.Load(filepath.Join(dir, "checkpoints"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Server.Round != cfg.Rounds || engine.Hash(st.Server.X) != res.FinalSHA256 {
+		t.Fatalf("checkpoint of round %d, model %.12s; want round %d, model %.12s", st.Server.Round, engine.Hash(st.Server.X), cfg.Rounds, res.FinalSHA256)
+	}
+}
+
+// TestCheckpointFailureFailsTheRun makes the last round's checkpoint fail
+// (a directory where its ledger file goes): the error, which only waiting
+// for the last write can see, fails the run and is in its manifest.
+func TestCheckpointFailureFailsTheRun(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	cfg := parse(t, small, "algorithm.name=scaffold")
+	ledger := filepath.Join(dir, "checkpoints", fmt.Sprintf("ci-%d.bin", cfg.Rounds))
+	block := engine.ObserverFunc(func(m *engine.Metrics, _ []float64) error {
+		if m.Round == 1 {
+			return os.Mkdir(ledger, 0o755)
+		}
+		return nil
+	})
+	_, err := Run(context.Background(), cfg, Options{Out: dir, Checkpoint: true, Observer: block})
+	if err == nil || !strings.Contains(err.Error(), ledger) {
+		t.Fatalf("run whose last checkpoint fails: err = %v, want an error naming %s", err, ledger)
+	}
+	man, err := runio.ReadManifest(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(man.Status, ledger) {
+		t.Errorf("manifest status %q, want the checkpoint error", man.Status)
 	}
 }

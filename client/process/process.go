@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"time"
 
 	"go.uber.org/zap"
@@ -71,6 +72,9 @@ func Run(ctx context.Context, opts Options) error {
 	if len(opts.Gossip.Seeds) == 0 {
 		return errors.New("process: no gossip address to join (--join)")
 	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
 	srvOpts, err := security.ServerOptions(opts.Security)
 	if err != nil {
 		return err
@@ -89,7 +93,7 @@ func Run(ctx context.Context, opts Options) error {
 		real = int64(opts.RealID)
 	}
 	meta := membership.Meta{Role: membership.Client, GRPC: lis.Addr().String(), Protocol: membership.ProtocolVersion,
-		Config: opts.Expect, Capacity: max(opts.Workers, 1), Real: real}
+		Config: opts.Expect, Capacity: opts.Workers, Real: real}
 	var shared *shm.Dir
 	if opts.SharedDir != "" {
 		if shared, err = shm.Open(opts.SharedDir); err != nil {

@@ -27,6 +27,11 @@ const ProtocolVersion = membership.ProtocolVersion
 // Trainer serves ClientService.Train: it runs the local updates of the
 // tasks a coordinator sends, on a client.Pool, with the same client
 // runtime as the simulator.
+//
+// One call at a time trains (the broadcast buffers are reused). Within a
+// call, tasks run as they arrive, up to the pool's size at once, and each
+// update is sent back as soon as it is done: the coordinator hands the
+// next task to whichever process frees a worker first.
 type Trainer struct {
 	fedmov1.UnimplementedClientServiceServer
 
@@ -35,13 +40,22 @@ type Trainer struct {
 	configSHA string
 	log       *zap.Logger
 
-	mu             sync.Mutex // one round at a time: the pool's buffers are reused
+	mu             sync.Mutex // one call at a time: the broadcast buffers are reused
 	pool           *client.Pool
 	x, xprev, g, c []float64
-	cis            [][]float64
+	// slots hold a task's c_i and update until the update is sent: twice
+	// the workers, so that a worker can start its next task while its last
+	// update is still being sent.
+	slots chan *slot
 
 	shared *shm.Dir  // the shared directory this process opened; nil for none
 	file   *shm.File // this process's file in it, for its updates
+}
+
+// slot is the memory of one task in flight.
+type slot struct {
+	ci  []float64
+	out *algorithms.Update
 }
 
 // NewTrainer returns the Train service for setup's run with the given
@@ -52,11 +66,20 @@ func NewTrainer(setup *experiment.Setup, rt *client.Runtime, workers int, log *z
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Trainer{
+	t := &Trainer{
 		setup: setup, rt: rt, configSHA: setup.Config.Hash(), log: log,
 		pool: rt.NewPool(workers, setup.Server.Scaffold),
 		x:    make([]float64, n), xprev: make([]float64, n), g: make([]float64, n), c: make([]float64, n),
 	}
+	t.slots = make(chan *slot, 2*t.pool.Size())
+	for range 2 * t.pool.Size() {
+		s := &slot{out: t.pool.NewUpdate(n)}
+		if setup.Server.Scaffold {
+			s.ci = make([]float64, n)
+		}
+		t.slots <- s
+	}
+	return t
 }
 
 // Share makes the trainer accept vectors through the shared directory d
@@ -92,151 +115,247 @@ func (t *Trainer) Train(stream fedmov1.ClientService_TrainServer) error {
 	if h == nil {
 		return status.Error(codes.InvalidArgument, "train: the stream must start with a TrainHeader")
 	}
-	ids, err := t.check(h)
-	if err != nil {
+	if err := t.check(h); err != nil {
 		return err
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	shared := h.SharedDir != ""
-	if shared && (t.file == nil || h.SharedDir != t.shared.ID()) {
+	c := &call{t: t, stream: stream, round: h.Round, shared: h.SharedDir != "", seen: map[int]bool{}}
+	if c.shared && (t.file == nil || h.SharedDir != t.shared.ID()) {
 		return status.Errorf(codes.FailedPrecondition, "train: the coordinator's shared directory %q is not one this process opened (start it with --shm DIR on the coordinator's host)", h.SharedDir)
 	}
-	recv := func(kind fedmov1.VectorKind, dst []float64) error {
-		var err error
-		if shared {
-			err = t.recvShared(kind, dst, stream)
-		} else {
-			err = wire.ReceiveVector(kind, dst, stream.Recv)
-		}
-		if errors.Is(err, wire.ErrCorrupt) {
-			return status.Error(codes.DataLoss, err.Error())
-		}
-		return err
-	}
-	b := &algorithms.Broadcast{Round: int(h.Round), X: t.x}
-	if err := recv(fedmov1.VectorKind_VECTOR_KIND_MODEL, t.x); err != nil {
+	c.b = &algorithms.Broadcast{Round: int(h.Round), X: t.x}
+	if err := c.recv(fedmov1.VectorKind_VECTOR_KIND_MODEL, t.x); err != nil {
 		return err
 	}
 	if h.HasPreviousModel {
-		b.XPrev = t.xprev
-		if err := recv(fedmov1.VectorKind_VECTOR_KIND_PREVIOUS_MODEL, t.xprev); err != nil {
+		c.b.XPrev = t.xprev
+		if err := c.recv(fedmov1.VectorKind_VECTOR_KIND_PREVIOUS_MODEL, t.xprev); err != nil {
 			return err
 		}
 	}
 	if h.HasMomentum {
-		b.G = t.g
-		if err := recv(fedmov1.VectorKind_VECTOR_KIND_MOMENTUM, t.g); err != nil {
+		c.b.G = t.g
+		if err := c.recv(fedmov1.VectorKind_VECTOR_KIND_MOMENTUM, t.g); err != nil {
 			return err
 		}
 	}
 	if h.HasControl {
-		b.C = t.c
-		if err := recv(fedmov1.VectorKind_VECTOR_KIND_CONTROL, t.c); err != nil {
+		c.b.C = t.c
+		if err := c.recv(fedmov1.VectorKind_VECTOR_KIND_CONTROL, t.c); err != nil {
 			return err
 		}
 	}
-	cis := make([][]float64, len(ids))
-	for i, task := range h.Tasks {
-		if !task.HasClientControl {
-			continue
-		}
-		for len(t.cis) <= i {
-			t.cis = append(t.cis, make([]float64, len(t.x)))
-		}
-		cis[i] = t.cis[i]
-		if err := recv(fedmov1.VectorKind_VECTOR_KIND_CLIENT_CONTROL, cis[i]); err != nil {
-			return err
-		}
-	}
-	ups, err := t.pool.Run(stream.Context(), b, ids, cis)
-	if err != nil {
-		return status.FromContextError(err).Err()
-	}
-	send := func(c *fedmov1.VectorChunk) error {
-		return stream.Send(&fedmov1.TrainResponse{Msg: &fedmov1.TrainResponse_Chunk{Chunk: c}})
-	}
-	end := func(e *fedmov1.VectorEnd) error {
-		return stream.Send(&fedmov1.TrainResponse{Msg: &fedmov1.TrainResponse_End{End: e}})
-	}
-	sendVector := func(kind fedmov1.VectorKind, v []float64) error {
-		if !shared {
-			return wire.SendVector(kind, v, 0, send, end)
-		}
-		ref, err := t.file.Put(kind, v)
-		if err != nil {
-			return status.Error(codes.Internal, err.Error())
-		}
-		return stream.Send(&fedmov1.TrainResponse{Msg: &fedmov1.TrainResponse_Ref{Ref: ref}})
-	}
-	if shared {
+	if c.shared {
 		t.file.Reset()
 	}
-	for _, u := range ups {
-		uh := &fedmov1.UpdateHeader{Client: int64(u.Client), Samples: int64(u.Samples), Loss: u.Loss, HasDeltaControl: u.DeltaC != nil}
-		if err := stream.Send(&fedmov1.TrainResponse{Msg: &fedmov1.TrainResponse_Update{Update: uh}}); err != nil {
-			return err
-		}
-		if err := sendVector(fedmov1.VectorKind_VECTOR_KIND_DELTA, u.Delta); err != nil {
-			return err
-		}
-		if u.DeltaC != nil {
-			if err := sendVector(fedmov1.VectorKind_VECTOR_KIND_DELTA_CONTROL, u.DeltaC); err != nil {
+	return c.run()
+}
+
+// call is one Train call: a receiving goroutine reads tasks and starts
+// them; the handler's goroutine sends each update when it is done.
+type call struct {
+	t      *Trainer
+	stream fedmov1.ClientService_TrainServer
+	round  int64
+	shared bool
+	b      *algorithms.Broadcast
+	seen   map[int]bool // clients of this call
+
+	mu      sync.Mutex
+	stopped bool           // the handler is returning: start no task
+	running sync.WaitGroup // tasks started
+	done    chan *slot     // finished tasks
+	ids     []int          // clients answered, for the log
+}
+
+// run trains the call's tasks and sends their updates.
+func (c *call) run() error {
+	c.done = make(chan *slot, cap(c.t.slots))
+	recvErr := make(chan error, 1)
+	go func() { recvErr <- c.receiveTasks() }()
+	var err error
+	for err == nil {
+		select {
+		case s := <-c.done:
+			err = c.send(s.out)
+			c.t.slots <- s
+		case err = <-recvErr:
+			if err == nil { // the coordinator sent its last task
+				err = c.drain()
+				c.t.log.Info("train", zap.Int64("round", c.round), zap.Ints("clients", c.ids))
 				return err
 			}
 		}
 	}
-	t.log.Info("train", zap.Int64("round", h.Round), zap.Ints("clients", ids))
-	return nil
+	// Stop: no task starts any more, and those running finish before the
+	// buffers are released (the receiving goroutine may still be blocked
+	// in Recv; it ends when the stream does, and starts nothing).
+	c.mu.Lock()
+	c.stopped = true
+	c.mu.Unlock()
+	c.running.Wait()
+	for len(c.done) > 0 {
+		c.t.slots <- <-c.done
+	}
+	return err
+}
+
+// drain sends the updates of the tasks still running once no more come.
+func (c *call) drain() error {
+	go func() { c.running.Wait(); close(c.done) }()
+	var err error
+	for s := range c.done {
+		if err == nil {
+			err = c.send(s.out)
+		}
+		c.t.slots <- s
+	}
+	return err
+}
+
+// receiveTasks reads Tasks (and their c_i) until the coordinator closes
+// its side, and starts each on the pool.
+func (c *call) receiveTasks() error {
+	for {
+		m, err := c.stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		task := m.GetTask()
+		if task == nil {
+			return status.Errorf(codes.InvalidArgument, "train: expected a Task after the broadcast, got %T", m.GetMsg())
+		}
+		id, err := c.t.checkTask(task, c.seen)
+		if err != nil {
+			return err
+		}
+		var s *slot
+		select {
+		case s = <-c.t.slots: // waits while the pool is full
+		case <-c.stream.Context().Done():
+			return status.FromContextError(c.stream.Context().Err()).Err()
+		}
+		var ci []float64
+		if task.HasClientControl {
+			if err := c.recv(fedmov1.VectorKind_VECTOR_KIND_CLIENT_CONTROL, s.ci); err != nil {
+				c.t.slots <- s
+				return err
+			}
+			ci = s.ci
+		}
+		c.mu.Lock()
+		if c.stopped {
+			c.mu.Unlock()
+			c.t.slots <- s
+			return nil
+		}
+		c.running.Add(1)
+		c.mu.Unlock()
+		go func() {
+			defer c.running.Done()
+			c.t.pool.Do(id, c.b, ci, s.out)
+			c.done <- s // never blocks: it has room for every slot
+		}()
+	}
+}
+
+// recv reads the next vector of the stream into dst.
+func (c *call) recv(kind fedmov1.VectorKind, dst []float64) error {
+	var err error
+	if c.shared {
+		err = c.recvShared(kind, dst)
+	} else {
+		err = wire.ReceiveVector(kind, dst, c.stream.Recv)
+	}
+	if errors.Is(err, wire.ErrCorrupt) {
+		return status.Error(codes.DataLoss, err.Error())
+	}
+	return err
 }
 
 // recvShared reads the next message, a reference to a vector in the shared
 // directory, and the vector it points to.
-func (t *Trainer) recvShared(kind fedmov1.VectorKind, dst []float64, stream fedmov1.ClientService_TrainServer) error {
-	m, err := stream.Recv()
+func (c *call) recvShared(kind fedmov1.VectorKind, dst []float64) error {
+	m, err := c.stream.Recv()
 	if errors.Is(err, io.EOF) {
 		return fmt.Errorf("%w: %s vector: the stream ended before its reference (truncated)", wire.ErrCorrupt, kind)
 	} else if err != nil {
 		return err
 	}
-	return t.shared.Read(kind, m.GetRef(), dst)
+	return c.t.shared.Read(kind, m.GetRef(), dst)
+}
+
+// send sends one update: its header, then its vectors.
+func (c *call) send(u *algorithms.Update) error {
+	uh := &fedmov1.UpdateHeader{Client: int64(u.Client), Samples: int64(u.Samples), Loss: u.Loss, HasDeltaControl: u.DeltaC != nil}
+	if err := c.stream.Send(&fedmov1.TrainResponse{Msg: &fedmov1.TrainResponse_Update{Update: uh}}); err != nil {
+		return err
+	}
+	if err := c.sendVector(fedmov1.VectorKind_VECTOR_KIND_DELTA, u.Delta); err != nil {
+		return err
+	}
+	if u.DeltaC != nil {
+		if err := c.sendVector(fedmov1.VectorKind_VECTOR_KIND_DELTA_CONTROL, u.DeltaC); err != nil {
+			return err
+		}
+	}
+	c.ids = append(c.ids, u.Client)
+	return nil
+}
+
+func (c *call) sendVector(kind fedmov1.VectorKind, v []float64) error {
+	if !c.shared {
+		return wire.SendVector(kind, v, 0,
+			func(ch *fedmov1.VectorChunk) error {
+				return c.stream.Send(&fedmov1.TrainResponse{Msg: &fedmov1.TrainResponse_Chunk{Chunk: ch}})
+			},
+			func(e *fedmov1.VectorEnd) error {
+				return c.stream.Send(&fedmov1.TrainResponse{Msg: &fedmov1.TrainResponse_End{End: e}})
+			})
+	}
+	ref, err := c.t.file.Put(kind, v)
+	if err != nil {
+		return status.Error(codes.Internal, err.Error())
+	}
+	return c.stream.Send(&fedmov1.TrainResponse{Msg: &fedmov1.TrainResponse_Ref{Ref: ref}})
 }
 
 // check validates a header against this process's run.
-func (t *Trainer) check(h *fedmov1.TrainHeader) ([]int, error) {
+func (t *Trainer) check(h *fedmov1.TrainHeader) error {
 	s := t.setup.Server
 	n := t.setup.Model.NumParams()
 	switch {
 	case h.ProtocolVersion != ProtocolVersion:
-		return nil, status.Errorf(codes.FailedPrecondition, "train: protocol version %d, this process speaks %d", h.ProtocolVersion, ProtocolVersion)
+		return status.Errorf(codes.FailedPrecondition, "train: protocol version %d, this process speaks %d", h.ProtocolVersion, ProtocolVersion)
 	case h.ConfigSha256 != t.configSHA:
-		return nil, status.Errorf(codes.FailedPrecondition, "train: config fingerprint %.12s, this process runs %.12s", h.ConfigSha256, t.configSHA)
+		return status.Errorf(codes.FailedPrecondition, "train: config fingerprint %.12s, this process runs %.12s", h.ConfigSha256, t.configSHA)
 	case h.NumParams != uint64(n):
-		return nil, status.Errorf(codes.InvalidArgument, "train: %d parameters, the model has %d", h.NumParams, n)
+		return status.Errorf(codes.InvalidArgument, "train: %d parameters, the model has %d", h.NumParams, n)
 	case h.Round < 0:
-		return nil, status.Errorf(codes.InvalidArgument, "train: round %d", h.Round)
+		return status.Errorf(codes.InvalidArgument, "train: round %d", h.Round)
 	case h.HasPreviousModel != s.Local.VR, h.HasMomentum != s.Local.Momentum(), h.HasControl != s.Scaffold:
-		return nil, status.Errorf(codes.InvalidArgument, "train: the header's vectors (previous model %v, momentum %v, control %v) do not fit the algorithm (%v, %v, %v)",
+		return status.Errorf(codes.InvalidArgument, "train: the header's vectors (previous model %v, momentum %v, control %v) do not fit the algorithm (%v, %v, %v)",
 			h.HasPreviousModel, h.HasMomentum, h.HasControl, s.Local.VR, s.Local.Momentum(), s.Scaffold)
-	case len(h.Tasks) == 0:
-		return nil, status.Error(codes.InvalidArgument, "train: no tasks")
 	}
-	ids := make([]int, len(h.Tasks))
-	seen := map[int]bool{}
-	for i, task := range h.Tasks {
-		id := int(task.Client)
-		switch {
-		case task.Client < 0 || task.Client >= int64(t.rt.NumClients()):
-			return nil, status.Errorf(codes.InvalidArgument, "train: client %d is not in [0, %d)", task.Client, t.rt.NumClients())
-		case !t.rt.Hosts(id):
-			return nil, status.Errorf(codes.InvalidArgument, "train: client %d's data is not on this process", id)
-		case seen[id]:
-			return nil, status.Errorf(codes.InvalidArgument, "train: client %d twice", id)
-		case task.HasClientControl && !s.Scaffold:
-			return nil, status.Errorf(codes.InvalidArgument, "train: client %d has a control variate but the algorithm is not scaffold", id)
-		}
-		seen[id] = true
-		ids[i] = id
+	return nil
+}
+
+// checkTask validates a task; seen holds the call's clients so far.
+func (t *Trainer) checkTask(task *fedmov1.Task, seen map[int]bool) (int, error) {
+	id := int(task.Client)
+	switch {
+	case task.Client < 0 || task.Client >= int64(t.rt.NumClients()):
+		return 0, status.Errorf(codes.InvalidArgument, "train: client %d is not in [0, %d)", task.Client, t.rt.NumClients())
+	case !t.rt.Hosts(id):
+		return 0, status.Errorf(codes.InvalidArgument, "train: client %d's data is not on this process", id)
+	case seen[id]:
+		return 0, status.Errorf(codes.InvalidArgument, "train: client %d twice", id)
+	case task.HasClientControl && !t.setup.Server.Scaffold:
+		return 0, status.Errorf(codes.InvalidArgument, "train: client %d has a control variate but the algorithm is not scaffold", id)
 	}
-	return ids, nil
+	seen[id] = true
+	return id, nil
 }

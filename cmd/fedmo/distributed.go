@@ -224,6 +224,7 @@ func localCmd(ctx context.Context, args []string) error {
 		Security:     security.Options{Insecure: true},
 		Run:          runner.Options{Out: *out, Version: fedmoVersion(), Workers: runtime.GOMAXPROCS(0), Observer: disp, Logger: runLog},
 		RoundTimeout: 10 * time.Minute, Quorum: 1, WaitProcs: *procs, WaitTimeout: time.Minute, Ready: ready, SharedDir: shared,
+		MaxInFlight: runtime.NumCPU(), // the processes share this machine's cores: more tasks at once only time-share them
 	})
 	disp.Close()
 	if startErr != nil {

@@ -41,13 +41,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 
-	"github.com/fedmo/fedmo/internal/le"
 	fedmov1 "github.com/fedmo/fedmo/proto/fedmo/v1"
 	"github.com/fedmo/fedmo/wire"
 )
@@ -64,7 +62,7 @@ type Dir struct {
 	id   string
 
 	mu    sync.Mutex
-	files map[string]*os.File // read handles by file name
+	files map[string]*mapping // files read, by name
 }
 
 // Open opens the shared directory path, creating it and its id if needed.
@@ -83,7 +81,7 @@ func Open(path string) (*Dir, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Dir{path: path, id: id, files: map[string]*os.File{}}, nil
+	return &Dir{path: path, id: id, files: map[string]*mapping{}}, nil
 }
 
 // DefaultParent is where a temporary shared directory goes: /dev/shm when
@@ -163,8 +161,8 @@ func (d *Dir) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var errs []error
-	for name, f := range d.files {
-		errs = append(errs, f.Close())
+	for name, m := range d.files {
+		errs = append(errs, m.close())
 		delete(d.files, name)
 	}
 	return errors.Join(errs...)
@@ -178,29 +176,35 @@ func checkName(name string) error {
 	return nil
 }
 
-// reader returns an open handle on the named file.
-func (d *Dir) reader(name string) (*os.File, error) {
+// reader returns the named file mapped, and whether the mapping came
+// from the cache (never if fresh).
+func (d *Dir) reader(name string, fresh bool) (*mapping, bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if f, ok := d.files[name]; ok {
-		return f, nil
+	if m, ok := d.files[name]; ok {
+		if !fresh {
+			return m, true, nil
+		}
+		delete(d.files, name)
+		m.close()
 	}
-	f, err := os.Open(filepath.Join(d.path, name))
+	m, err := openMapping(filepath.Join(d.path, name), false)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	d.files[name] = f
-	return f, nil
+	d.files[name] = m
+	return m, false, nil
 }
 
-// forget drops a cached handle that failed (its file may have been
-// removed and made again).
-func (d *Dir) forget(name string, f *os.File) {
+// forget drops a cached mapping that failed (its file may have been
+// removed and made again). A copy still running on it keeps it until
+// done.
+func (d *Dir) forget(name string, m *mapping) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.files[name] == f {
+	if d.files[name] == m {
 		delete(d.files, name)
-		f.Close()
+		m.close()
 	}
 }
 
@@ -223,46 +227,49 @@ func (d *Dir) Read(kind fedmov1.VectorKind, ref *fedmov1.VectorRef, dst []float6
 	if err := checkName(ref.File); err != nil {
 		return fail("%v", err)
 	}
-	f, err := d.reader(ref.File)
-	if err != nil {
-		return fail("%v", err)
-	}
-	if err := readAt(f, dst, int64(ref.Offset)); err != nil {
-		d.forget(ref.File, f)
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return fail("%s ends before byte %d (truncated)", ref.File, ref.Offset+8*ref.Length)
+	var err error
+	for fresh := false; ; fresh = true {
+		// A cached handle may be of a file since removed and made again
+		// under the same name: on any failure, try once more with a
+		// fresh one.
+		if err = d.readChecked(ref, dst, fresh); err == nil || fresh {
+			break
 		}
-		return fail("%s: %v", ref.File, err)
 	}
-	if crc := wire.CRC32C(dst); crc != ref.Crc32C {
-		return fail("%s: CRC-32C %08x, the reference says %08x", ref.File, crc, ref.Crc32C)
+	if err != nil {
+		return fail("%s: %v", ref.File, err)
 	}
 	return nil
 }
 
-// readAt fills dst with the float64 values at byte offset off of f.
-func readAt(f *os.File, dst []float64, off int64) error {
-	if le.Native {
-		_, err := f.ReadAt(le.Bytes(dst), off)
+// readChecked reads the vector ref points to into dst and checks it,
+// through a cached handle unless fresh.
+func (d *Dir) readChecked(ref *fedmov1.VectorRef, dst []float64, fresh bool) error {
+	m, cached, err := d.reader(ref.File, fresh)
+	if err != nil {
 		return err
 	}
-	var buf [64 << 10]byte
-	for len(dst) > 0 {
-		n := min(len(dst), len(buf)/8)
-		if _, err := f.ReadAt(buf[:8*n], off); err != nil {
-			return err
-		}
-		le.Decode(dst[:n], buf[:8*n])
-		dst, off = dst[n:], off+int64(8*n)
+	err = m.get(dst, int64(ref.Offset))
+	if errors.Is(err, errTruncated) {
+		err = fmt.Errorf("the file ends before byte %d (truncated): %w", ref.Offset+8*ref.Length, err)
+	} else if crc := wire.CRC32C(dst); err == nil && crc != ref.Crc32C {
+		err = fmt.Errorf("CRC-32C %08x, the reference says %08x", crc, ref.Crc32C)
 	}
-	return nil
+	if err != nil && cached {
+		d.forget(ref.File, m)
+	}
+	return err
 }
+
+// errTruncated reports a vector that lies past the end of its file.
+var errTruncated = errors.New("truncated")
 
 // File is a file of vectors that one process writes into a shared
 // directory.
 type File struct {
 	name string
-	f    *os.File
+	path string
+	m    *mapping
 	off  int64
 }
 
@@ -272,11 +279,12 @@ func (d *Dir) Create(name string) (*File, error) {
 	if err := checkName(name); err != nil {
 		return nil, fmt.Errorf("shm: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(d.path, name), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	path := filepath.Join(d.path, name)
+	m, err := openMapping(path, true)
 	if err != nil {
 		return nil, fmt.Errorf("shm: %w", err)
 	}
-	return &File{name: name, f: f}, nil
+	return &File{name: name, path: path, m: m}, nil
 }
 
 // Name returns the file's name in its directory.
@@ -289,33 +297,17 @@ func (f *File) Reset() { f.off = 0 }
 // reference a receiver reads it by.
 func (f *File) Put(kind fedmov1.VectorKind, v []float64) (*fedmov1.VectorRef, error) {
 	ref := &fedmov1.VectorRef{Kind: kind, File: f.name, Offset: uint64(f.off), Length: uint64(len(v)), Crc32C: wire.CRC32C(v)}
-	if err := writeAt(f.f, v, f.off); err != nil {
+	if err := f.m.put(v, f.off); err != nil {
 		return nil, fmt.Errorf("shm: write %s: %w", f.name, err)
 	}
 	f.off += int64(8 * len(v))
 	return ref, nil
 }
 
-func writeAt(f *os.File, v []float64, off int64) error {
-	if le.Native {
-		_, err := f.WriteAt(le.Bytes(v), off)
-		return err
-	}
-	var buf [64 << 10]byte
-	for len(v) > 0 {
-		n := min(len(v), len(buf)/8)
-		if _, err := f.WriteAt(le.Encode(buf[:8*n], v[:n]), off); err != nil {
-			return err
-		}
-		v, off = v[n:], off+int64(8*n)
-	}
-	return nil
-}
-
 // Close closes and removes the file.
 func (f *File) Close() error {
-	err := f.f.Close()
-	if rerr := os.Remove(f.f.Name()); rerr != nil && err == nil {
+	err := f.m.close()
+	if rerr := os.Remove(f.path); rerr != nil && err == nil {
 		err = rerr
 	}
 	return err

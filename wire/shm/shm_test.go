@@ -213,3 +213,59 @@ func BenchmarkPutRead(b *testing.B) {
 		}
 	}
 }
+
+// TestReadAfterRecreate: a file removed and made again under the same name
+// (a restarted writer) is read afresh, not through a stale cached handle.
+func TestReadAfterRecreate(t *testing.T) {
+	d, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for i := range 2 {
+		f, err := d.Create("coordinator.vec")
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := vec(100, float64(i))
+		ref, err := f.Put(model, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]float64, 100)
+		if err := d.Read(model, ref, got); err != nil || !same(got, v) {
+			t.Fatalf("writer %d: %v", i, err)
+		}
+		f.Close()
+	}
+}
+
+// TestReadTruncatedBehindMapping: a file shrunk by another process after
+// the reader mapped it is an error, not a crash (SIGBUS).
+func TestReadTruncatedBehindMapping(t *testing.T) {
+	dir := t.TempDir()
+	d, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	f, err := d.Create("client.vec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ref, err := f.Put(delta, vec(4096, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]float64, 4096)
+	if err := d.Read(delta, ref, got); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(dir, "client.vec"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Read(delta, ref, got); !errors.Is(err, wire.ErrCorrupt) || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("a file truncated behind the mapping: %v", err)
+	}
+}

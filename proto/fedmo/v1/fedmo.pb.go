@@ -427,9 +427,10 @@ func (x *VectorEnd) GetCrc32C() uint32 {
 	return 0
 }
 
+// One local update to run.
 type Task struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The virtual client's id.
+	// The client's id.
 	Client int64 `protobuf:"varint,1,opt,name=client,proto3" json:"client,omitempty"`
 	// Whether a CLIENT_CONTROL vector follows for this task (else c_i = 0).
 	HasClientControl bool `protobuf:"varint,2,opt,name=has_client_control,json=hasClientControl,proto3" json:"has_client_control,omitempty"`
@@ -486,12 +487,11 @@ type TrainHeader struct {
 	ProtocolVersion uint32                 `protobuf:"varint,1,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
 	ConfigSha256    string                 `protobuf:"bytes,2,opt,name=config_sha256,json=configSha256,proto3" json:"config_sha256,omitempty"`
 	// 0-based round index.
-	Round            int64   `protobuf:"varint,3,opt,name=round,proto3" json:"round,omitempty"`
-	NumParams        uint64  `protobuf:"varint,4,opt,name=num_params,json=numParams,proto3" json:"num_params,omitempty"`
-	Tasks            []*Task `protobuf:"bytes,5,rep,name=tasks,proto3" json:"tasks,omitempty"`
-	HasPreviousModel bool    `protobuf:"varint,6,opt,name=has_previous_model,json=hasPreviousModel,proto3" json:"has_previous_model,omitempty"`
-	HasMomentum      bool    `protobuf:"varint,7,opt,name=has_momentum,json=hasMomentum,proto3" json:"has_momentum,omitempty"`
-	HasControl       bool    `protobuf:"varint,8,opt,name=has_control,json=hasControl,proto3" json:"has_control,omitempty"`
+	Round            int64  `protobuf:"varint,3,opt,name=round,proto3" json:"round,omitempty"`
+	NumParams        uint64 `protobuf:"varint,4,opt,name=num_params,json=numParams,proto3" json:"num_params,omitempty"`
+	HasPreviousModel bool   `protobuf:"varint,6,opt,name=has_previous_model,json=hasPreviousModel,proto3" json:"has_previous_model,omitempty"`
+	HasMomentum      bool   `protobuf:"varint,7,opt,name=has_momentum,json=hasMomentum,proto3" json:"has_momentum,omitempty"`
+	HasControl       bool   `protobuf:"varint,8,opt,name=has_control,json=hasControl,proto3" json:"has_control,omitempty"`
 	// If set, the id of the shared directory (package wire/shm) that both
 	// processes opened: every vector of this call, both ways, is then a
 	// VectorRef into it instead of chunks and an end.
@@ -558,13 +558,6 @@ func (x *TrainHeader) GetNumParams() uint64 {
 	return 0
 }
 
-func (x *TrainHeader) GetTasks() []*Task {
-	if x != nil {
-		return x.Tasks
-	}
-	return nil
-}
-
 func (x *TrainHeader) GetHasPreviousModel() bool {
 	if x != nil {
 		return x.HasPreviousModel
@@ -601,6 +594,7 @@ type TrainRequest struct {
 	//	*TrainRequest_Chunk
 	//	*TrainRequest_End
 	//	*TrainRequest_Ref
+	//	*TrainRequest_Task
 	Msg           isTrainRequest_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -679,6 +673,15 @@ func (x *TrainRequest) GetRef() *VectorRef {
 	return nil
 }
 
+func (x *TrainRequest) GetTask() *Task {
+	if x != nil {
+		if x, ok := x.Msg.(*TrainRequest_Task); ok {
+			return x.Task
+		}
+	}
+	return nil
+}
+
 type isTrainRequest_Msg interface {
 	isTrainRequest_Msg()
 }
@@ -699,6 +702,10 @@ type TrainRequest_Ref struct {
 	Ref *VectorRef `protobuf:"bytes,4,opt,name=ref,proto3,oneof"`
 }
 
+type TrainRequest_Task struct {
+	Task *Task `protobuf:"bytes,5,opt,name=task,proto3,oneof"`
+}
+
 func (*TrainRequest_Header) isTrainRequest_Msg() {}
 
 func (*TrainRequest_Chunk) isTrainRequest_Msg() {}
@@ -706,6 +713,8 @@ func (*TrainRequest_Chunk) isTrainRequest_Msg() {}
 func (*TrainRequest_End) isTrainRequest_Msg() {}
 
 func (*TrainRequest_Ref) isTrainRequest_Msg() {}
+
+func (*TrainRequest_Task) isTrainRequest_Msg() {}
 
 type UpdateHeader struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -919,25 +928,25 @@ const file_fedmo_v1_fedmo_proto_rawDesc = "" +
 	"\x06crc32c\x18\x03 \x01(\rR\x06crc32c\"L\n" +
 	"\x04Task\x12\x16\n" +
 	"\x06client\x18\x01 \x01(\x03R\x06client\x12,\n" +
-	"\x12has_client_control\x18\x02 \x01(\bR\x10hasClientControl\"\xc9\x02\n" +
+	"\x12has_client_control\x18\x02 \x01(\bR\x10hasClientControl\"\xb0\x02\n" +
 	"\vTrainHeader\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12#\n" +
 	"\rconfig_sha256\x18\x02 \x01(\tR\fconfigSha256\x12\x14\n" +
 	"\x05round\x18\x03 \x01(\x03R\x05round\x12\x1d\n" +
 	"\n" +
-	"num_params\x18\x04 \x01(\x04R\tnumParams\x12$\n" +
-	"\x05tasks\x18\x05 \x03(\v2\x0e.fedmo.v1.TaskR\x05tasks\x12,\n" +
+	"num_params\x18\x04 \x01(\x04R\tnumParams\x12,\n" +
 	"\x12has_previous_model\x18\x06 \x01(\bR\x10hasPreviousModel\x12!\n" +
 	"\fhas_momentum\x18\a \x01(\bR\vhasMomentum\x12\x1f\n" +
 	"\vhas_control\x18\b \x01(\bR\n" +
 	"hasControl\x12\x1d\n" +
 	"\n" +
-	"shared_dir\x18\t \x01(\tR\tsharedDir\"\xc7\x01\n" +
+	"shared_dir\x18\t \x01(\tR\tsharedDirJ\x04\b\x05\x10\x06R\x05tasks\"\xed\x01\n" +
 	"\fTrainRequest\x12/\n" +
 	"\x06header\x18\x01 \x01(\v2\x15.fedmo.v1.TrainHeaderH\x00R\x06header\x12-\n" +
 	"\x05chunk\x18\x02 \x01(\v2\x15.fedmo.v1.VectorChunkH\x00R\x05chunk\x12'\n" +
 	"\x03end\x18\x03 \x01(\v2\x13.fedmo.v1.VectorEndH\x00R\x03end\x12'\n" +
-	"\x03ref\x18\x04 \x01(\v2\x13.fedmo.v1.VectorRefH\x00R\x03refB\x05\n" +
+	"\x03ref\x18\x04 \x01(\v2\x13.fedmo.v1.VectorRefH\x00R\x03ref\x12$\n" +
+	"\x04task\x18\x05 \x01(\v2\x0e.fedmo.v1.TaskH\x00R\x04taskB\x05\n" +
 	"\x03msg\"\x80\x01\n" +
 	"\fUpdateHeader\x12\x16\n" +
 	"\x06client\x18\x01 \x01(\x03R\x06client\x12\x18\n" +
@@ -996,11 +1005,11 @@ var file_fedmo_v1_fedmo_proto_depIdxs = []int32{
 	0,  // 0: fedmo.v1.VectorChunk.kind:type_name -> fedmo.v1.VectorKind
 	0,  // 1: fedmo.v1.VectorRef.kind:type_name -> fedmo.v1.VectorKind
 	0,  // 2: fedmo.v1.VectorEnd.kind:type_name -> fedmo.v1.VectorKind
-	6,  // 3: fedmo.v1.TrainHeader.tasks:type_name -> fedmo.v1.Task
-	7,  // 4: fedmo.v1.TrainRequest.header:type_name -> fedmo.v1.TrainHeader
-	3,  // 5: fedmo.v1.TrainRequest.chunk:type_name -> fedmo.v1.VectorChunk
-	5,  // 6: fedmo.v1.TrainRequest.end:type_name -> fedmo.v1.VectorEnd
-	4,  // 7: fedmo.v1.TrainRequest.ref:type_name -> fedmo.v1.VectorRef
+	7,  // 3: fedmo.v1.TrainRequest.header:type_name -> fedmo.v1.TrainHeader
+	3,  // 4: fedmo.v1.TrainRequest.chunk:type_name -> fedmo.v1.VectorChunk
+	5,  // 5: fedmo.v1.TrainRequest.end:type_name -> fedmo.v1.VectorEnd
+	4,  // 6: fedmo.v1.TrainRequest.ref:type_name -> fedmo.v1.VectorRef
+	6,  // 7: fedmo.v1.TrainRequest.task:type_name -> fedmo.v1.Task
 	9,  // 8: fedmo.v1.TrainResponse.update:type_name -> fedmo.v1.UpdateHeader
 	3,  // 9: fedmo.v1.TrainResponse.chunk:type_name -> fedmo.v1.VectorChunk
 	5,  // 10: fedmo.v1.TrainResponse.end:type_name -> fedmo.v1.VectorEnd
@@ -1026,6 +1035,7 @@ func file_fedmo_v1_fedmo_proto_init() {
 		(*TrainRequest_Chunk)(nil),
 		(*TrainRequest_End)(nil),
 		(*TrainRequest_Ref)(nil),
+		(*TrainRequest_Task)(nil),
 	}
 	file_fedmo_v1_fedmo_proto_msgTypes[9].OneofWrappers = []any{
 		(*TrainResponse_Update)(nil),

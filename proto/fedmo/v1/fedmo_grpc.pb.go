@@ -145,12 +145,13 @@ const (
 //
 // ClientService is served by every client process.
 type ClientServiceClient interface {
-	// Train runs one round's local updates on this process. The coordinator
-	// sends a TrainHeader, then the broadcast vectors and each task's c_i, in
-	// the order the header lists them; the process answers, per task, an
-	// UpdateHeader followed by the update's vectors. A vector travels as
-	// chunks and an end, or as one VectorRef when the header names a shared
-	// directory (processes on one host).
+	// Train runs local updates of one round on this process. The coordinator
+	// sends a TrainHeader and the broadcast vectors, then Tasks (each followed
+	// by its c_i if it has one) as the process has room for them, and closes
+	// its side when it has no more; the process answers each task as soon as
+	// it is done with an UpdateHeader followed by the update's vectors. A
+	// vector travels as chunks and an end, or as one VectorRef when the
+	// header names a shared directory (processes on one host).
 	Train(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[TrainRequest, TrainResponse], error)
 }
 
@@ -181,12 +182,13 @@ type ClientService_TrainClient = grpc.BidiStreamingClient[TrainRequest, TrainRes
 //
 // ClientService is served by every client process.
 type ClientServiceServer interface {
-	// Train runs one round's local updates on this process. The coordinator
-	// sends a TrainHeader, then the broadcast vectors and each task's c_i, in
-	// the order the header lists them; the process answers, per task, an
-	// UpdateHeader followed by the update's vectors. A vector travels as
-	// chunks and an end, or as one VectorRef when the header names a shared
-	// directory (processes on one host).
+	// Train runs local updates of one round on this process. The coordinator
+	// sends a TrainHeader and the broadcast vectors, then Tasks (each followed
+	// by its c_i if it has one) as the process has room for them, and closes
+	// its side when it has no more; the process answers each task as soon as
+	// it is done with an UpdateHeader followed by the update's vectors. A
+	// vector travels as chunks and an end, or as one VectorRef when the
+	// header names a shared directory (processes on one host).
 	Train(grpc.BidiStreamingServer[TrainRequest, TrainResponse]) error
 	mustEmbedUnimplementedClientServiceServer()
 }

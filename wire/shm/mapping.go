@@ -1,0 +1,153 @@
+package shm
+
+import (
+	"fmt"
+	"os"
+	"runtime/debug"
+	"sync"
+	"syscall"
+
+	"github.com/fedmo/fedmo/internal/le"
+)
+
+// mapping is a file of the shared directory mapped into memory
+// (MAP_SHARED), so that a vector moves with one copy in user space: no
+// read or write system call, no page-cache bookkeeping per 4 KiB page.
+type mapping struct {
+	f *os.File
+
+	mu   sync.RWMutex // copies hold it shared; remapping exclusive
+	data []byte
+}
+
+// openMapping maps the file at path: read-only for a reader, read-write
+// (created, or truncated) for the writer.
+func openMapping(path string, writer bool) (*mapping, error) {
+	flag := os.O_RDONLY
+	if writer {
+		flag = os.O_RDWR | os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(path, flag, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	m := &mapping{f: f}
+	if !writer {
+		if err := m.remap(0, false); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// remap maps the file anew: grown to size first if grow (the writer),
+// else at its current size (a reader, after the writer grew it).
+func (m *mapping) remap(size int64, grow bool) error {
+	if grow {
+		if err := m.f.Truncate(size); err != nil {
+			return err
+		}
+	} else {
+		fi, err := m.f.Stat()
+		if err != nil {
+			return err
+		}
+		size = fi.Size()
+	}
+	if m.data != nil {
+		if err := syscall.Munmap(m.data); err != nil {
+			return err
+		}
+		m.data = nil
+	}
+	if size == 0 {
+		return nil
+	}
+	prot := syscall.PROT_READ
+	if grow {
+		prot |= syscall.PROT_WRITE
+	}
+	data, err := syscall.Mmap(int(m.f.Fd()), 0, int(size), prot, syscall.MAP_SHARED)
+	if err != nil {
+		return err
+	}
+	m.data = data
+	return nil
+}
+
+// put copies v into the file at byte offset off, growing the file (at
+// least doubling it) if v does not fit.
+func (m *mapping) put(v []float64, off int64) error {
+	end := off + int64(8*len(v))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if end > int64(len(m.data)) {
+		if err := m.remap(max(end, 2*int64(len(m.data))), true); err != nil {
+			return err
+		}
+	}
+	return guard(func() {
+		if le.Native {
+			copy(m.data[off:end], le.Bytes(v))
+		} else {
+			le.Encode(m.data[off:end], v)
+		}
+	})
+}
+
+// get copies the float64 values at byte offset off into dst. It reports
+// io.ErrUnexpectedEOF if the file ends before them.
+func (m *mapping) get(dst []float64, off int64) error {
+	end := off + int64(8*len(dst))
+	m.mu.RLock()
+	if end > int64(len(m.data)) { // the writer grew the file since it was mapped
+		m.mu.RUnlock()
+		m.mu.Lock()
+		err := m.remap(0, false)
+		m.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		m.mu.RLock()
+	}
+	defer m.mu.RUnlock()
+	if end > int64(len(m.data)) {
+		return errTruncated
+	}
+	return guard(func() {
+		if le.Native {
+			copy(le.Bytes(dst), m.data[off:end])
+		} else if len(dst) > 0 {
+			le.Decode(dst, m.data[off:end])
+		}
+	})
+}
+
+func (m *mapping) close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var err error
+	if m.data != nil {
+		err = syscall.Munmap(m.data)
+		m.data = nil
+	}
+	if cerr := m.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// guard runs a copy from or to mapped memory and turns the fault of a
+// file truncated behind the mapping (SIGBUS) into an error instead of a
+// crash: another process may shrink a shared file.
+func guard(copyFn func()) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w (%v)", errTruncated, r)
+		}
+	}()
+	copyFn()
+	return nil
+}
