@@ -7,6 +7,11 @@
 // processes there are, whichever hosts which client, and after failures the
 // run survives.
 //
+// Each round is a work queue (see Remote): processes take tasks as their
+// workers free up, so the faster ones run more, and vectors go through a
+// shared directory (package wire/shm) instead of the gRPC stream to the
+// processes on the coordinator's machine that opened the same one.
+//
 // # Failures
 //
 //   - A client process that dies mid-round is noticed by its RPC error (or

@@ -4,6 +4,7 @@
 # round), interleaved REPEATS times because these machines drift.
 #
 #   scripts/local-overhead.sh [PROCS] [REPEATS] [--set key=value ...]
+#   LOCAL_ARGS="--transport grpc" scripts/local-overhead.sh 4 3   # flags for local only
 #
 # Prints one JSON line per repeat: the seconds of the 100 rounds (the
 # manifest's "seconds": rounds, evaluation, run-directory writes and, for
@@ -22,7 +23,7 @@ secs() { /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1])
 for i in $(seq "$REPEATS"); do
   rm -rf "$OUT/sim" "$OUT/local"
   bin/fedmo simulate --config cmd/fedmo/demo.yaml --out "$OUT/sim" --quiet --set eval.every=0 "$@" >/dev/null
-  bin/fedmo local --procs "$PROCS" --config cmd/fedmo/demo.yaml --out "$OUT/local" --quiet --set eval.every=0 "$@" >/dev/null
+  bin/fedmo local --procs "$PROCS" ${LOCAL_ARGS:-} --config cmd/fedmo/demo.yaml --out "$OUT/local" --quiet --set eval.every=0 "$@" >/dev/null
   s=$(secs "$OUT/sim"); l=$(secs "$OUT/local")
   same=$(/usr/bin/python3 -c 'import json,sys; a,b=(json.load(open(p))["final_model_sha256"] for p in sys.argv[1:]); print(a==b)' "$OUT/sim/manifest.json" "$OUT/local/manifest.json")
   /usr/bin/python3 -c "import json; print(json.dumps({'procs': $PROCS, 'simulate_s': round($s,3), 'local_s': round($l,3), 'ratio': round($l/$s,2), 'same_final_hash': $same}))"
