@@ -221,15 +221,15 @@ func (r *Remote) Execute(ctx context.Context, b *algorithms.Broadcast, tasks []e
 		shared = sync.OnceValues(func() (*roundRefs, error) { return r.putRound(b, tasks) })
 	}
 
-	calls := map[string]bool{} // hosts with a call running
+	calls := map[string]int{} // hosts with a call running: their capacity
 	results := make(chan ended)
 	tries := map[string]int{}
 	for q.left() > 0 && ctx.Err() == nil {
 		for _, h := range r.live() {
-			if calls[h.Name] || !q.hasWork(h) {
+			if _, ok := calls[h.Name]; ok || !q.hasWork(h) || r.enough(h, calls) {
 				continue
 			}
-			calls[h.Name] = true
+			calls[h.Name] = max(h.Capacity, 1)
 			cctx, ccancel := context.WithCancel(ctx)
 			r.mu.Lock()
 			r.cancels[h.Name] = ccancel
@@ -268,6 +268,22 @@ func (r *Remote) Execute(ctx context.Context, b *algorithms.Broadcast, tasks []e
 		r.log.Warn("round closed without clients", zap.Ints("missing", missing), zap.Int("reported", reported))
 	}
 	return got, nil
+}
+
+// enough reports whether the calls running can already run as many tasks
+// as the in-flight limit allows, so that virtual-client process h need
+// not be called: the round's tasks then run on as few processes as
+// possible (hosts in name order, the same every round), which keeps their
+// caches warm. A real client's process is always called.
+func (r *Remote) enough(h Host, calls map[string]int) bool {
+	if r.cfg.MaxInFlight <= 0 || h.Real >= 0 {
+		return false
+	}
+	slots := 0
+	for _, c := range calls {
+		slots += c
+	}
+	return slots >= r.cfg.MaxInFlight
 }
 
 // finished accounts for a Train call that ended; one that failed drops

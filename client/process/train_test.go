@@ -2,6 +2,7 @@ package process
 
 import (
 	"context"
+	"errors"
 	"io"
 	"math"
 	"net"
@@ -71,7 +72,7 @@ func dial(t *testing.T, setup *experiment.Setup, workers int) fedmov1.ClientServ
 
 func send(t *testing.T, stream fedmov1.ClientService_TrainClient, m *fedmov1.TrainRequest) {
 	t.Helper()
-	if err := stream.Send(m); err != nil && err != io.EOF {
+	if err := stream.Send(m); err != nil && !errors.Is(err, io.EOF) { // EOF: the server ended the call; Recv says why
 		t.Fatal(err)
 	}
 }
@@ -92,7 +93,7 @@ func sendBroadcast(t *testing.T, stream fedmov1.ClientService_TrainClient, setup
 		func(e *fedmov1.VectorEnd) error {
 			return stream.Send(&fedmov1.TrainRequest{Msg: &fedmov1.TrainRequest_End{End: e}})
 		})
-	if err != nil && err != io.EOF {
+	if err != nil && !errors.Is(err, io.EOF) {
 		t.Fatal(err)
 	}
 	return x

@@ -143,7 +143,7 @@ func localCmd(ctx context.Context, args []string) error {
 	var c common
 	c.register(fs)
 	out := fs.String("out", "", "run directory")
-	procs := fs.Int("procs", 2, "client processes to start")
+	procs := fs.Int("procs", 2, "client processes to start (tasks run on as few of them as the machine's cores allow; the others stand by)")
 	transport := fs.String("transport", "shm", "how vectors move: shm (files in a shared directory, /dev/shm) or grpc (streamed, as between machines)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -165,9 +165,14 @@ func localCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Each process may run as many tasks as the machine has cores; the
+	// coordinator keeps no more than that running over all of them, on as
+	// few processes as it can (RemoteConfig.MaxInFlight): one process
+	// running two tasks is faster than two running one each (measured in
+	// BENCHMARKS.md), and the others stand by for the rounds' failures.
 	workers := c.workers
 	if workers <= 0 {
-		workers = max(1, (runtime.NumCPU()+*procs-1) / *procs)
+		workers = runtime.NumCPU()
 	}
 	log := newLogger(c.quiet)
 	defer log.Sync()
