@@ -221,7 +221,7 @@ func (r *Remote) Execute(ctx context.Context, b *algorithms.Broadcast, tasks []e
 		shared = sync.OnceValues(func() (*roundRefs, error) { return r.putRound(b, tasks) })
 	}
 
-	calls := map[string]int{} // hosts with a call running: their capacity
+	calls := map[string]int{} // hosts with a call running: their capacity for virtual clients
 	results := make(chan ended)
 	tries := map[string]int{}
 	for q.left() > 0 && ctx.Err() == nil {
@@ -229,7 +229,10 @@ func (r *Remote) Execute(ctx context.Context, b *algorithms.Broadcast, tasks []e
 			if _, ok := calls[h.Name]; ok || !q.hasWork(h) || r.enough(h, calls) {
 				continue
 			}
-			calls[h.Name] = max(h.Capacity, 1)
+			calls[h.Name] = 0 // a real client's process runs only its own task
+			if h.Real < 0 {
+				calls[h.Name] = max(h.Capacity, 1)
+			}
 			cctx, ccancel := context.WithCancel(ctx)
 			r.mu.Lock()
 			r.cancels[h.Name] = ccancel

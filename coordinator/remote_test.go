@@ -3,6 +3,8 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"net"
 	"strings"
 	"sync"
@@ -277,5 +279,40 @@ func TestRemoteSharedDirectoryRefused(t *testing.T) {
 	}
 	if hashes(got) != hashes(want) || !r.dead["liar"] || r.dead["honest"] {
 		t.Fatalf("hashes equal %v, dead %v: want equal, the liar only", hashes(got) == hashes(want), r.dead)
+	}
+}
+
+// TestRemoteCallsFewestProcesses: under an in-flight limit that one
+// process's workers cover, only the first process (by name) is called,
+// every round, and the run is the simulator's.
+func TestRemoteCallsFewestProcesses(t *testing.T) {
+	setup := parse(t)
+	want, err := simulate.Run(context.Background(), setup.Config, simulate.Options{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := &fixedDir{}
+	for _, name := range []string{"p2", "p0", "p1"} {
+		h, _ := serve(t, setup, name)
+		h.Capacity = 2
+		dir.hosts = append(dir.hosts, h)
+	}
+	r := remote(setup, dir)
+	r.cfg.MaxInFlight = 2
+	defer r.Close()
+	calls := 0
+	obs := observerFunc(func(int) { calls += r.Stats().Calls })
+	got, err := runner.Run(context.Background(), setup, r, runner.Options{Workers: 1, Observer: obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hashes(got) != hashes(want) {
+		t.Fatalf("hashes\n%s\nwant\n%s", hashes(got), hashes(want))
+	}
+	if rounds := len(got.Rounds); calls != rounds {
+		t.Fatalf("%d calls in %d rounds, want one a round", calls, rounds)
+	}
+	if _, used := r.conns["p0"]; !used || len(r.conns) != 1 {
+		t.Fatalf("connections to %v, want p0 only", slices.Sorted(maps.Keys(r.conns)))
 	}
 }
