@@ -27,12 +27,24 @@
 // that wraps wire.ErrCorrupt, so the coordinator retries the task as it
 // does a corrupt stream.
 //
+// # Security
+//
+// The vectors never leave the machine, but they do not go through TLS
+// either: the files are created with mode 0600 (and a directory Open
+// creates, such as fedmo local's, with 0700), so only the user that runs
+// the processes can read them. References travel on the Train stream, so a
+// process needs the run's token and certificates to get any.
+//
 // # Lifetime
 //
-// A File is rewritten from offset 0 for each message (Reset), so a process
-// keeps one file whatever the number of rounds; the protocol is
-// synchronous (a receiver reads a message's vectors before the sender
-// writes its next message). File.Close removes the file; `fedmo local`
+// Files are mapped into memory (MAP_SHARED): a vector moves with one copy
+// into the writer's mapping and one out of the reader's. A File is
+// rewritten from offset 0 for each Train call (Reset) and grows as needed,
+// so a process keeps one file whatever the number of rounds; a reader
+// copies a vector out before it answers the reference, and the writer
+// writes each vector of a call at a new offset. A file shrunk behind a
+// reader's mapping is an error, not a crash (SIGBUS is turned into a
+// panic and recovered). File.Close removes the file; `fedmo local`
 // removes the whole directory when the run ends.
 package shm
 
