@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -166,13 +167,43 @@ func TestLocalEqualsSimulate(t *testing.T) {
 			sim := filepath.Join(t.TempDir(), "sim")
 			fedmo(t, append([]string{"simulate", "--config", cfgFile, "--out", sim, "--quiet"}, sets...)...)
 			want := manifest(t, sim)
-			for _, procs := range []int{1, 2, 4} {
-				dir := filepath.Join(t.TempDir(), fmt.Sprintf("local%d", procs))
-				fedmo(t, append([]string{"local", "--procs", fmt.Sprint(procs), "--config", cfgFile, "--out", dir, "--quiet"}, sets...)...)
-				sameRounds(t, fmt.Sprintf("local --procs %d", procs), manifest(t, dir), want)
+			// One worker a process makes the coordinator spread each round
+			// over as many processes as the machine has cores; procs = 2
+			// streams the vectors over gRPC instead of shared memory.
+			for _, run := range []struct {
+				procs int
+				flags []string
+			}{{1, nil}, {2, []string{"--workers", "1", "--transport", "grpc"}}, {4, []string{"--workers", "1"}}} {
+				dir := filepath.Join(t.TempDir(), fmt.Sprintf("local%d", run.procs))
+				args := append([]string{"local", "--procs", fmt.Sprint(run.procs), "--config", cfgFile, "--out", dir, "--quiet"}, run.flags...)
+				fedmo(t, append(args, sets...)...)
+				what := fmt.Sprintf("local --procs %d %v", run.procs, run.flags)
+				sameRounds(t, what, manifest(t, dir), want)
+				if run.procs > 1 && runtime.NumCPU() > 1 {
+					if n := trainingProcesses(t, dir); n < 2 {
+						t.Errorf("%s: %d client processes trained, want at least 2", what, n)
+					}
+				}
 			}
 		})
 	}
+}
+
+// trainingProcesses counts the client processes of a fedmo local run in
+// dir whose log shows a Train call.
+func trainingProcesses(t *testing.T, dir string) int {
+	t.Helper()
+	logs, err := filepath.Glob(filepath.Join(dir, "procs", "client-*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range logs {
+		if b, _ := os.ReadFile(l); bytes.Contains(b, []byte("\ttrain\t")) {
+			n++
+		}
+	}
+	return n
 }
 
 // freePort returns a free TCP port on 127.0.0.1 (its UDP twin is almost
