@@ -35,8 +35,9 @@ type Options struct {
 	WaitProcs   int
 	WaitTimeout time.Duration
 	// MaxInFlight bounds the tasks running at once over all client
-	// processes (0: the sum of their capacities); see RemoteConfig.
-	MaxInFlight int
+	// processes (0: the sum of their capacities), and Queue the tasks a
+	// process holds beyond its workers; see RemoteConfig.
+	MaxInFlight, Queue int
 	// SharedDir, if set, is a directory on this host (package wire/shm)
 	// through which vectors go to and from the client processes that
 	// opened it too, instead of through gRPC.
@@ -130,7 +131,7 @@ func Run(ctx context.Context, cfg config.Config, build experiment.Options, opts 
 	}
 	rcfg := RemoteConfig{
 		ConfigSHA256: hash, NumParams: setup.Model.NumParams(), RoundTimeout: opts.RoundTimeout,
-		Quorum: opts.Quorum, Dial: dialOpts, Logger: log, MaxInFlight: opts.MaxInFlight,
+		Quorum: opts.Quorum, Dial: dialOpts, Logger: log, MaxInFlight: opts.MaxInFlight, Queue: opts.Queue,
 	}
 	if opts.SharedDir != "" {
 		if rcfg.Shared, err = shm.Open(opts.SharedDir); err != nil {

@@ -16,7 +16,8 @@ type queue struct {
 	mu        sync.Mutex
 	cond      *sync.Cond
 	pending   []engine.Task  // in the engine's order
-	inFlight  int            // handed out, not computed yet
+	inFlight  int            // handed out to run at once, not computed yet
+	queued    int            // handed out to wait for a worker at their process
 	receiving int            // computed, update being received
 	limit     int            // tasks in flight over all processes; 0 = no limit
 	real      map[int64]bool // clients served by a real client's process
@@ -82,13 +83,34 @@ func (q *queue) take(h Host, wait bool) (engine.Task, bool) {
 	}
 }
 
-// computed records that a task in flight was computed: its update's
-// header arrived, its vectors follow. Its slot of the limit is free.
-func (q *queue) computed() {
+// takeQueued hands the next task h can run to h, to wait at h for a free
+// worker: it does not count toward the limit until it runs (see
+// computed). It never waits.
+func (q *queue) takeQueued(h Host) (engine.Task, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.inFlight--
+	i := q.next(h)
+	if q.closed || i < 0 {
+		return engine.Task{}, false
+	}
+	t := q.pending[i]
+	q.pending = append(q.pending[:i], q.pending[i+1:]...)
+	q.queued++
+	return t, true
+}
+
+// computed records that a task in flight was computed: its update's
+// header arrived, its vectors follow. Its slot of the limit is free, or,
+// if promote, taken by a task queued at the same process, which now runs.
+func (q *queue) computed(promote bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	q.receiving++
+	if promote {
+		q.queued--
+		return
+	}
+	q.inFlight--
 	q.cond.Broadcast()
 }
 
@@ -104,13 +126,15 @@ func (q *queue) done(u *algorithms.Update, task bool) {
 	}
 }
 
-// requeue puts the tasks of a failed call back: those in flight, and the
-// one whose update was being received (if not nil). They run elsewhere;
-// the result does not depend on where.
-func (q *queue) requeue(flight []engine.Task, receiving *engine.Task) {
+// requeue puts the tasks of a failed call back: those in flight (of which
+// the first running counted toward the limit, the others were queued), and
+// the one whose update was being received (if not nil). They run
+// elsewhere; the result does not depend on where.
+func (q *queue) requeue(flight []engine.Task, running int, receiving *engine.Task) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.inFlight -= len(flight)
+	q.inFlight -= running
+	q.queued -= len(flight) - running
 	q.pending = append(slices.Clone(flight), q.pending...)
 	if receiving != nil {
 		q.receiving--
@@ -131,7 +155,7 @@ func (q *queue) close() {
 func (q *queue) left() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.pending) + q.inFlight + q.receiving
+	return len(q.pending) + q.inFlight + q.queued + q.receiving
 }
 
 // result returns the updates and the clients that did not report.

@@ -43,8 +43,8 @@ func TestQueueRealClientsAndOrder(t *testing.T) {
 	if q.left() != 3 {
 		t.Fatalf("left %d, want 3 in flight", q.left())
 	}
-	q.requeue(tasksOf(9), nil)
-	q.computed()
+	q.requeue(tasksOf(9), 1, nil)
+	q.computed(false)
 	q.done(&algorithms.Update{Client: 3}, true)
 	q.done(&algorithms.Update{Client: 1000}, false) // not a task: kept for the engine, not counted
 	if q.left() != 2 {
@@ -81,7 +81,7 @@ func TestQueueLimit(t *testing.T) {
 		t.Fatalf("take did not wait: %d", c)
 	case <-time.After(50 * time.Millisecond):
 	}
-	q.computed() // the header of client 1's update came: its slot is free
+	q.computed(false) // the header of client 1's update came: its slot is free
 	if c := <-got; c != 2 {
 		t.Fatalf("after a report took %d, want 2", c)
 	}
@@ -93,5 +93,39 @@ func TestQueueLimit(t *testing.T) {
 	q.close()
 	if c := <-got; c != 0 {
 		t.Fatal("take handed out a task after close")
+	}
+}
+
+// TestQueueQueued: tasks queued at a process do not count toward the
+// limit until one of its running tasks is computed and a queued one takes
+// the worker; a failed call gives both kinds back.
+func TestQueueQueued(t *testing.T) {
+	q := newQueue(tasksOf(1, 2, 3, 4), 1, nil)
+	h := Host{Name: "p", Real: -1}
+	if _, ok := q.take(h, false); !ok {
+		t.Fatal("take failed")
+	}
+	if _, ok := q.take(h, false); ok {
+		t.Fatal("took past the limit")
+	}
+	for range 2 {
+		if _, ok := q.takeQueued(h); !ok {
+			t.Fatal("takeQueued failed")
+		}
+	}
+	q.computed(true) // task 1 done, a queued one runs: the limit is still taken
+	if _, ok := q.take(h, false); ok {
+		t.Fatal("took past the limit after a promotion")
+	}
+	q.done(&algorithms.Update{Client: 1}, true)
+	if q.left() != 3 {
+		t.Fatalf("left %d, want 3 (1 pending, 1 running, 1 queued)", q.left())
+	}
+	q.requeue(tasksOf(2, 3), 1, nil) // the call failed with 2 running, 3 queued
+	if q.left() != 3 || q.inFlight != 0 || q.queued != 0 {
+		t.Fatalf("after requeue: left %d, in flight %d, queued %d; want 3, 0, 0", q.left(), q.inFlight, q.queued)
+	}
+	if task, ok := q.take(h, false); !ok || task.Client != 2 {
+		t.Fatalf("took %v, %v; want client 2 first again", task, ok)
 	}
 }

@@ -62,6 +62,13 @@ type RemoteConfig struct {
 	// cores gain nothing from running more tasks than it has cores: the
 	// tasks only time-share them (fedmo local sets it to the core count).
 	MaxInFlight int
+	// Queue is how many tasks a process may hold beyond its workers, waiting
+	// for the next free one, so that a worker never waits for the round trip
+	// to the coordinator. They are handed out for good: a process that is
+	// slow to start them holds the round back, so a cluster with processes
+	// of unequal speed is better off without (0). fedmo local sets it to
+	// the workers.
+	Queue int
 	// Shared, if set, is a shared directory on this host: vectors to and
 	// from the processes that opened the same one (same id) go through
 	// files in it instead of the gRPC stream. Nil streams every vector.
@@ -420,8 +427,9 @@ func (r *Remote) call(ctx context.Context, h Host, b *algorithms.Broadcast, q *q
 	res.host = h
 	st := &res.stats
 	var (
-		flight    []engine.Task // sent, not computed yet
+		flight    []engine.Task // sent, not computed yet: the first capacity run, the others wait
 		receiving *engine.Task  // computed, update being received
+		capacity  = max(h.Capacity, 1)
 	)
 	defer func() {
 		if res.err != nil {
@@ -429,7 +437,7 @@ func (r *Remote) call(ctx context.Context, h Host, b *algorithms.Broadcast, q *q
 			if receiving != nil {
 				res.lost++
 			}
-			q.requeue(flight, receiving)
+			q.requeue(flight, min(len(flight), capacity), receiving)
 		}
 	}()
 	first, ok := q.take(h, true) // a process that gets no task gets no broadcast either
@@ -463,12 +471,19 @@ func (r *Remote) call(ctx context.Context, h Host, b *algorithms.Broadcast, q *q
 		return res
 	}
 	st.Dispatch = time.Since(start)
-	capacity := max(h.Capacity, 1)
 	// fill sends tasks while h has room; wait: if it has none in flight,
 	// wait for a slot of the in-flight limit.
 	fill := func(wait bool) error {
-		for len(flight) < capacity {
-			t, ok := q.take(h, wait && len(flight) == 0)
+		for len(flight) < capacity+r.cfg.Queue {
+			var (
+				t  engine.Task
+				ok bool
+			)
+			if len(flight) < capacity {
+				t, ok = q.take(h, wait && len(flight) == 0)
+			} else {
+				t, ok = q.takeQueued(h)
+			}
 			if !ok {
 				return nil
 			}
@@ -498,8 +513,8 @@ func (r *Remote) call(ctx context.Context, h Host, b *algorithms.Broadcast, q *q
 		if i >= 0 {
 			t := flight[i]
 			receiving = &t
+			q.computed(len(flight) > capacity) // a queued task takes the free worker
 			flight = slices.Delete(flight, i, i+1)
-			q.computed()
 			if res.err = fill(false); res.err != nil {
 				return res
 			}

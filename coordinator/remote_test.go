@@ -284,7 +284,7 @@ func TestRemoteSharedDirectoryRefused(t *testing.T) {
 
 // TestRemoteCallsFewestProcesses: under an in-flight limit that one
 // process's workers cover, only the first process (by name) is called,
-// every round, and the run is the simulator's.
+// every round, and with tasks queued at it the run is the simulator's.
 func TestRemoteCallsFewestProcesses(t *testing.T) {
 	setup := parse(t)
 	want, err := simulate.Run(context.Background(), setup.Config, simulate.Options{Workers: 1})
@@ -298,7 +298,7 @@ func TestRemoteCallsFewestProcesses(t *testing.T) {
 		dir.hosts = append(dir.hosts, h)
 	}
 	r := remote(setup, dir)
-	r.cfg.MaxInFlight = 2
+	r.cfg.MaxInFlight, r.cfg.Queue = 2, 2
 	defer r.Close()
 	calls := 0
 	obs := observerFunc(func(int) { calls += r.Stats().Calls })

@@ -43,9 +43,9 @@ type Trainer struct {
 	mu             sync.Mutex // one call at a time: the broadcast buffers are reused
 	pool           *client.Pool
 	x, xprev, g, c []float64
-	// slots hold a task's c_i and update until the update is sent: twice
-	// the workers, so that a worker can start its next task while its last
-	// update is still being sent.
+	// slots hold a task's c_i and update until the update is sent: three
+	// times the workers, for the tasks running, as many waiting for a
+	// worker (RemoteConfig.Queue), and updates still being sent.
 	slots chan *slot
 
 	shared *shm.Dir  // the shared directory this process opened; nil for none
@@ -71,8 +71,8 @@ func NewTrainer(setup *experiment.Setup, rt *client.Runtime, workers int, log *z
 		pool: rt.NewPool(workers, setup.Server.Scaffold),
 		x:    make([]float64, n), xprev: make([]float64, n), g: make([]float64, n), c: make([]float64, n),
 	}
-	t.slots = make(chan *slot, 2*t.pool.Size())
-	for range 2 * t.pool.Size() {
+	t.slots = make(chan *slot, 3*t.pool.Size())
+	for range 3 * t.pool.Size() {
 		s := &slot{out: t.pool.NewUpdate(n)}
 		if setup.Server.Scaffold {
 			s.ci = make([]float64, n)

@@ -230,6 +230,7 @@ func localCmd(ctx context.Context, args []string) error {
 		Run:          runner.Options{Out: *out, Version: fedmoVersion(), Workers: runtime.GOMAXPROCS(0), Observer: disp, Logger: runLog},
 		RoundTimeout: 10 * time.Minute, Quorum: 1, WaitProcs: *procs, WaitTimeout: time.Minute, Ready: ready, SharedDir: shared,
 		MaxInFlight: runtime.NumCPU(), // the processes share this machine's cores: more tasks at once only time-share them
+		Queue:       workers,          // one process does the work (see above): nothing to hold back
 	})
 	disp.Close()
 	if startErr != nil {
