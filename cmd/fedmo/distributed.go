@@ -179,8 +179,13 @@ func localCmd(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(filepath.Join(*out, "procs"), 0o755); err != nil {
 		return err
 	}
-	shared := ""
+	// With shared memory, a process holds a task per worker in reserve: one
+	// process does the work (see above), so nothing is held back from
+	// another, and its workers never wait for the round trip. Streamed
+	// updates need those workers' threads to go out, so then none.
+	shared, queue := "", 0
 	if *transport == "shm" {
+		queue = workers
 		if shared, err = os.MkdirTemp(shm.DefaultParent(), "fedmo-"); err != nil {
 			return err
 		}
@@ -230,7 +235,7 @@ func localCmd(ctx context.Context, args []string) error {
 		Run:          runner.Options{Out: *out, Version: fedmoVersion(), Workers: runtime.GOMAXPROCS(0), Observer: disp, Logger: runLog},
 		RoundTimeout: 10 * time.Minute, Quorum: 1, WaitProcs: *procs, WaitTimeout: time.Minute, Ready: ready, SharedDir: shared,
 		MaxInFlight: runtime.NumCPU(), // the processes share this machine's cores: more tasks at once only time-share them
-		Queue:       workers,          // one process does the work (see above): nothing to hold back
+		Queue:       queue,
 	})
 	disp.Close()
 	if startErr != nil {
