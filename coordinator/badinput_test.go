@@ -15,7 +15,6 @@ import (
 	"github.com/fedmo/fedmo/experiment"
 	fedmov1 "github.com/fedmo/fedmo/proto/fedmo/v1"
 	"github.com/fedmo/fedmo/runner"
-	"github.com/fedmo/fedmo/simulate"
 )
 
 // evil wraps a real Trainer and tampers with what it sends.
@@ -80,10 +79,7 @@ func flipChunk(m *fedmov1.TrainResponse) *fedmov1.TrainResponse {
 // are rejected with their reason and counted, and the run goes on.
 func TestBadProcesses(t *testing.T) {
 	setup := parse(t, "algorithm.name=scaffold")
-	want, err := simulate.Run(context.Background(), setup.Config, simulate.Options{Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := simulated(t, setup)
 	for _, tc := range []struct {
 		name     string
 		tamper   func(call int, m *fedmov1.TrainResponse) *fedmov1.TrainResponse

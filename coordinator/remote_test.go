@@ -20,7 +20,6 @@ import (
 	"github.com/fedmo/fedmo/experiment"
 	fedmov1 "github.com/fedmo/fedmo/proto/fedmo/v1"
 	"github.com/fedmo/fedmo/runner"
-	"github.com/fedmo/fedmo/simulate"
 	"github.com/fedmo/fedmo/wire/shm"
 )
 
@@ -112,10 +111,7 @@ func TestRemoteEqualsSimulator(t *testing.T) {
 		{"algorithm.name=scaffold", "algorithm.momentum.beta=0.3", "algorithm.momentum.vr=true", "server.momentum=0.9", "server.nesterov=true"},
 	} {
 		setup := parse(t, sets...)
-		want, err := simulate.Run(context.Background(), setup.Config, simulate.Options{Workers: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
+		want := simulated(t, setup)
 		for _, procs := range []int{1, 3} {
 			dir := &fixedDir{}
 			for i := range procs {
@@ -141,10 +137,7 @@ func TestRemoteEqualsSimulator(t *testing.T) {
 // TestRemoteRehostsAfterAFailure stops one of three processes mid-run.
 func TestRemoteRehostsAfterAFailure(t *testing.T) {
 	setup := parse(t, "algorithm.name=scaffold", "rounds=6")
-	want, err := simulate.Run(context.Background(), setup.Config, simulate.Options{Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := simulated(t, setup)
 	dir := &fixedDir{}
 	var victim *grpc.Server
 	for i := range 3 {
@@ -201,15 +194,8 @@ func serveShared(t *testing.T, setup *experiment.Setup, name string, d *shm.Dir)
 // 3: every round's hash is the simulator's.
 func TestRemoteSharedDirectory(t *testing.T) {
 	setup := parse(t, "algorithm.name=scaffold", "algorithm.momentum.beta=0.5")
-	want, err := simulate.Run(context.Background(), setup.Config, simulate.Options{Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := shm.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	want := simulated(t, setup)
+	d := sharedDir(t)
 	for _, limit := range []int{1, 3} {
 		streamer, _ := serve(t, setup, "c-stream")
 		dir := &fixedDir{hosts: []Host{serveShared(t, setup, "a-shm", d), serveShared(t, setup, "b-shm", d), streamer}}
@@ -255,15 +241,8 @@ func (l laterDir) Hosts() []Host {
 // after.
 func TestRemoteSharedDirectoryRefused(t *testing.T) {
 	setup := parse(t, "rounds=2")
-	want, err := simulate.Run(context.Background(), setup.Config, simulate.Options{Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := shm.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	want := simulated(t, setup)
+	d := sharedDir(t)
 	liar, _ := serve(t, setup, "liar")
 	liar.Shared = d.ID()
 	var r *Remote
@@ -287,10 +266,7 @@ func TestRemoteSharedDirectoryRefused(t *testing.T) {
 // every round, and with tasks queued at it the run is the simulator's.
 func TestRemoteCallsFewestProcesses(t *testing.T) {
 	setup := parse(t)
-	want, err := simulate.Run(context.Background(), setup.Config, simulate.Options{Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := simulated(t, setup)
 	dir := &fixedDir{}
 	for _, name := range []string{"p2", "p0", "p1"} {
 		h, _ := serve(t, setup, name)
