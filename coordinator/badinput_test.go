@@ -46,7 +46,7 @@ func (e *evil) Train(stream fedmov1.ClientService_TrainServer) error {
 	}})
 }
 
-func serveEvil(t *testing.T, setup *experiment.Setup, name string, tamper func(int, *fedmov1.TrainResponse) *fedmov1.TrainResponse) Host {
+func serveEvil(t *testing.T, setup *experiment.Setup, name string, tamper func(int, *fedmov1.TrainResponse) *fedmov1.TrainResponse) (Host, *grpc.Server) {
 	t.Helper()
 	rt, err := setup.Runtime()
 	if err != nil {
@@ -60,7 +60,7 @@ func serveEvil(t *testing.T, setup *experiment.Setup, name string, tamper func(i
 	fedmov1.RegisterClientServiceServer(s, &evil{inner: process.NewTrainer(setup, rt, 1, nil), tamper: tamper})
 	go s.Serve(lis)
 	t.Cleanup(s.Stop)
-	return Host{Name: name, Addr: lis.Addr().String(), Real: -1}
+	return Host{Name: name, Addr: lis.Addr().String(), Real: -1}, s
 }
 
 func flipChunk(m *fedmov1.TrainResponse) *fedmov1.TrainResponse {
@@ -115,7 +115,8 @@ func TestBadProcesses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			good, _ := serve(t, setup, "good")
-			dir := &fixedDir{hosts: []Host{good, serveEvil(t, setup, "evil", tc.tamper)}}
+			evil, _ := serveEvil(t, setup, "evil", tc.tamper)
+			dir := &fixedDir{hosts: []Host{good, evil}}
 			r := remote(setup, dir)
 			defer r.Close()
 			var rejected []engine.Rejection

@@ -261,6 +261,43 @@ func TestRemoteSharedDirectoryRefused(t *testing.T) {
 	}
 }
 
+// TestRemoteRequeuesQueuedTasks: the one process called under an
+// in-flight limit dies in the middle of a round with a task running and
+// one queued; both run on the next process and the run is the
+// simulator's.
+func TestRemoteRequeuesQueuedTasks(t *testing.T) {
+	setup := parse(t, "algorithm.name=scaffold", "rounds=4")
+	want := simulated(t, setup)
+	var (
+		server *grpc.Server
+		once   sync.Once
+	)
+	victim, server := serveEvil(t, setup, "p0", func(call int, m *fedmov1.TrainResponse) *fedmov1.TrainResponse {
+		if call < 2 {
+			return m
+		}
+		once.Do(func() { go server.Stop() }) // dies as its first update of round 2 goes out
+		return nil
+	})
+	standby, _ := serve(t, setup, "p1")
+	victim.Capacity, standby.Capacity = 1, 1
+	r := remote(setup, &fixedDir{hosts: []Host{victim, standby}})
+	r.cfg.MaxInFlight, r.cfg.Queue = 1, 1
+	defer r.Close()
+	rehosted := 0
+	obs := observerFunc(func(int) { rehosted += r.Stats().Rehosted })
+	got, err := runner.Run(context.Background(), setup, r, runner.Options{Workers: 1, Observer: obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hashes(got) != hashes(want) {
+		t.Fatalf("hashes\n%s\nwant\n%s", hashes(got), hashes(want))
+	}
+	if !r.dead["p0"] || r.dead["p1"] || rehosted != 2 {
+		t.Fatalf("dead processes %v, %d tasks re-hosted; want p0 only, 2 (the running and the queued task)", r.dead, rehosted)
+	}
+}
+
 // TestRemoteCallsFewestProcesses: under an in-flight limit that one
 // process's workers cover, only the first process (by name) is called,
 // every round, and with tasks queued at it the run is the simulator's.
