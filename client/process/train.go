@@ -1,12 +1,14 @@
 package process
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
@@ -43,10 +45,12 @@ type Trainer struct {
 	mu             sync.Mutex // one call at a time: the broadcast buffers are reused
 	pool           *client.Pool
 	x, xprev, g, c []float64
-	// slots hold a task's c_i and update until the update is sent: three
-	// times the workers, for the tasks running, as many waiting for a
-	// worker (RemoteConfig.Queue), and updates still being sent.
+	// slots hold a task's c_i and update until the update is sent: up to
+	// three times the workers, for the tasks running, as many waiting for
+	// a worker (RemoteConfig.Queue), and updates still being sent. They
+	// are made when first needed (a large model's buffers are large).
 	slots chan *slot
+	made  atomic.Int64 // slots made
 
 	shared *shm.Dir  // the shared directory this process opened; nil for none
 	file   *shm.File // this process's file in it, for its updates
@@ -72,14 +76,32 @@ func NewTrainer(setup *experiment.Setup, rt *client.Runtime, workers int, log *z
 		x:    make([]float64, n), xprev: make([]float64, n), g: make([]float64, n), c: make([]float64, n),
 	}
 	t.slots = make(chan *slot, 3*t.pool.Size())
-	for range 3 * t.pool.Size() {
+	return t
+}
+
+// takeSlot returns a free slot: a new one while fewer than cap(t.slots)
+// exist, else the next one given back, waiting for it until ctx ends.
+func (t *Trainer) takeSlot(ctx context.Context) (*slot, error) {
+	select {
+	case s := <-t.slots:
+		return s, nil
+	default:
+	}
+	if t.made.Add(1) <= int64(cap(t.slots)) {
+		n := t.setup.Model.NumParams()
 		s := &slot{out: t.pool.NewUpdate(n)}
-		if setup.Server.Scaffold {
+		if t.setup.Server.Scaffold {
 			s.ci = make([]float64, n)
 		}
-		t.slots <- s
+		return s, nil
 	}
-	return t
+	t.made.Add(-1)
+	select {
+	case s := <-t.slots:
+		return s, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // Share makes the trainer accept vectors through the shared directory d
@@ -232,11 +254,9 @@ func (c *call) receiveTasks() error {
 		if err != nil {
 			return err
 		}
-		var s *slot
-		select {
-		case s = <-c.t.slots: // waits while the pool is full
-		case <-c.stream.Context().Done():
-			return status.FromContextError(c.stream.Context().Err()).Err()
+		s, err := c.t.takeSlot(c.stream.Context()) // waits while all are in use
+		if err != nil {
+			return status.FromContextError(err).Err()
 		}
 		var ci []float64
 		if task.HasClientControl {
