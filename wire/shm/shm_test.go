@@ -263,3 +263,42 @@ func TestReadTruncatedBehindMapping(t *testing.T) {
 		t.Fatalf("a file truncated behind the mapping: %v", err)
 	}
 }
+
+// TestPutRead50M moves a vector of 50 million float64 (400 MB), as a
+// model of that size would go, through a directory in shared memory.
+func TestPutRead50M(t *testing.T) {
+	if testing.Short() {
+		t.Skip("400 MB through /dev/shm: not with -short")
+	}
+	dir, err := os.MkdirTemp(DefaultParent(), "fedmo-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	d, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	f, err := d.Create("big.vec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	v := vec(50_000_000, 3)
+	small := vec(10, 4)
+	if _, err := f.Put(delta, small); err != nil { // the file grows from a small vector to a large one
+		t.Fatal(err)
+	}
+	ref, err := f.Put(model, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]float64, len(v))
+	if err := d.Read(model, ref, got); err != nil {
+		t.Fatal(err)
+	}
+	if !same(got, v) {
+		t.Fatal("the 50M vector differs after the round trip")
+	}
+}
