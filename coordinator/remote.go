@@ -93,17 +93,19 @@ type Stats struct {
 // # Scheduling
 //
 // A round is a work queue. Every live process that can run a waiting task
-// gets one Train call: the broadcast first, then tasks one by one, as many
-// at a time as its capacity (its workers, from its gossip metadata), the
-// next one each time an update comes back; so a process that is faster,
-// or less loaded, runs more of the round. A real client's task goes only
-// to the process that serves it, other tasks to any process of virtual
-// clients, in the engine's order. RemoteConfig.MaxInFlight can bound the
-// tasks in flight over all processes. A process that fails (an RPC error,
-// or a stream still corrupt after Attempts tries) is dropped for the rest
-// of the run and its tasks in flight go back to the queue; the result does
-// not depend on where, or in which order, tasks run: the engine
-// aggregates the updates in client-id order.
+// gets one Train call: the broadcast with its first task, then tasks one
+// by one, as many at a time as its capacity (its workers, from its gossip
+// metadata) plus RemoteConfig.Queue waiting for a worker, the next one
+// each time an update's header arrives; so a process that is faster, or
+// less loaded, runs more of the round. A real client's task goes only to
+// the process that serves it, other tasks to any process of virtual
+// clients, in the engine's order. RemoteConfig.MaxInFlight bounds the
+// tasks running over all processes; with it, only as many processes are
+// called (in name order) as their capacities need to reach it. A process
+// that fails (an RPC error, or a stream still corrupt after Attempts
+// tries) is dropped for the rest of the run and its tasks go back to the
+// queue; the result does not depend on where, or in which order, tasks
+// run: the engine aggregates the updates in client-id order.
 //
 // # Transport
 //
