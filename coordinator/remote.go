@@ -215,6 +215,12 @@ type ended struct {
 // Execute implements engine.Executor.
 func (r *Remote) Execute(ctx context.Context, b *algorithms.Broadcast, tasks []engine.Task) ([]*algorithms.Update, error) {
 	r.live() // learn the real clients
+	if r.cfg.Shared != nil {
+		// The engine has aggregated the last round: its views can go.
+		if err := r.cfg.Shared.Release(); err != nil {
+			r.log.Warn("shared directory: release", zap.Error(err))
+		}
+	}
 	r.mu.Lock()
 	r.free = append(r.free, r.used...)
 	r.used = nil
@@ -638,22 +644,27 @@ func (s *callStream) receiveHeader() (*fedmov1.UpdateHeader, error) {
 func (s *callStream) receiveVectors(uh *fedmov1.UpdateHeader) (*algorithms.Update, error) {
 	start := time.Now()
 	defer func() { s.st.Upload = max(s.st.Upload, time.Since(start)) }()
-	u := &algorithms.Update{Client: int(uh.Client), Samples: int(uh.Samples), Loss: uh.Loss, Delta: s.r.vector()}
-	if err := s.receiveVector(fedmov1.VectorKind_VECTOR_KIND_DELTA, u.Delta); err != nil {
+	u := &algorithms.Update{Client: int(uh.Client), Samples: int(uh.Samples), Loss: uh.Loss}
+	var err error
+	if u.Delta, err = s.receiveVector(fedmov1.VectorKind_VECTOR_KIND_DELTA); err != nil {
 		return nil, fmt.Errorf("process %s: client %d: %w", s.h.Name, u.Client, err)
 	}
 	if uh.HasDeltaControl {
-		u.DeltaC = s.r.vector()
-		if err := s.receiveVector(fedmov1.VectorKind_VECTOR_KIND_DELTA_CONTROL, u.DeltaC); err != nil {
+		if u.DeltaC, err = s.receiveVector(fedmov1.VectorKind_VECTOR_KIND_DELTA_CONTROL); err != nil {
 			return nil, fmt.Errorf("process %s: client %d: %w", s.h.Name, u.Client, err)
 		}
 	}
 	return u, nil
 }
 
-func (s *callStream) receiveVector(kind fedmov1.VectorKind, dst []float64) error {
+// receiveVector receives a vector of the model's length: streamed, into a
+// buffer of the executor's; or through the shared directory, as a view of
+// the client's file (valid until the next round's Release).
+func (s *callStream) receiveVector(kind fedmov1.VectorKind) ([]float64, error) {
+	n := s.r.cfg.NumParams
 	if s.refs == nil {
-		return wire.ReceiveVector(kind, dst, func() (*fedmov1.TrainResponse, error) {
+		dst := s.r.vector()
+		return dst, wire.ReceiveVector(kind, dst, func() (*fedmov1.TrainResponse, error) {
 			m, err := s.stream.Recv()
 			if c := m.GetChunk(); c != nil {
 				s.st.BytesIn += int64(len(c.Data))
@@ -663,12 +674,12 @@ func (s *callStream) receiveVector(kind fedmov1.VectorKind, dst []float64) error
 	}
 	m, err := s.stream.Recv()
 	if errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: %s vector: the stream ended before its reference (truncated)", wire.ErrCorrupt, kind)
+		return nil, fmt.Errorf("%w: %s vector: the stream ended before its reference (truncated)", wire.ErrCorrupt, kind)
 	} else if err != nil {
-		return err
+		return nil, err
 	}
-	s.st.BytesIn += int64(8 * len(dst))
-	return s.r.cfg.Shared.Read(kind, m.GetRef(), dst)
+	s.st.BytesIn += int64(8 * n)
+	return s.r.cfg.Shared.View(kind, m.GetRef(), n)
 }
 
 // recvStatus turns a failed Send (io.EOF: the server ended the stream)

@@ -54,6 +54,9 @@ type Trainer struct {
 
 	shared *shm.Dir  // the shared directory this process opened; nil for none
 	file   *shm.File // this process's file in it, for its updates
+	// fileRound is the round whose updates the file holds: they are kept
+	// until a later round, as the coordinator aggregates from the file.
+	fileRound int64
 }
 
 // slot is the memory of one task in flight.
@@ -111,7 +114,7 @@ func (t *Trainer) Share(d *shm.Dir) error {
 	if err != nil {
 		return err
 	}
-	t.shared, t.file = d, f
+	t.shared, t.file, t.fileRound = d, f, -1
 	return nil
 }
 
@@ -168,8 +171,9 @@ func (t *Trainer) Train(stream fedmov1.ClientService_TrainServer) error {
 			return err
 		}
 	}
-	if c.shared {
+	if c.shared && h.Round != t.fileRound {
 		t.file.Reset()
+		t.fileRound = h.Round
 	}
 	return c.run()
 }

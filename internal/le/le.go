@@ -22,6 +22,13 @@ func Bytes(v []float64) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 8*len(v))
 }
 
+// Floats returns b's memory as float64 values, without copying: the
+// inverse of Bytes. Only valid where Native is true and b's address is a
+// multiple of 8; the values alias b.
+func Floats(b []byte) []float64 {
+	return unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/8)
+}
+
 // Encode writes v into buf, which has room for 8*len(v) bytes, and returns
 // the bytes written.
 func Encode(buf []byte, v []float64) []byte {

@@ -1,6 +1,7 @@
 package shm
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime/debug"
@@ -18,6 +19,9 @@ type mapping struct {
 
 	mu   sync.RWMutex // copies hold it shared; remapping exclusive
 	data []byte
+	// retired are a reader's mappings that the file's growth replaced:
+	// views may still point into them, so they stay until release.
+	retired [][]byte
 }
 
 // openMapping maps the file at path: read-only for a reader, read-write
@@ -56,8 +60,12 @@ func (m *mapping) remap(size int64, grow bool) error {
 		size = fi.Size()
 	}
 	if m.data != nil {
-		if err := syscall.Munmap(m.data); err != nil {
-			return err
+		if grow { // the writer: nothing points into its mapping
+			if err := syscall.Munmap(m.data); err != nil {
+				return err
+			}
+		} else {
+			m.retired = append(m.retired, m.data)
 		}
 		m.data = nil
 	}
@@ -96,46 +104,77 @@ func (m *mapping) put(v []float64, off int64) error {
 	})
 }
 
-// get copies the float64 values at byte offset off into dst. It reports
-// io.ErrUnexpectedEOF if the file ends before them.
-func (m *mapping) get(dst []float64, off int64) error {
-	end := off + int64(8*len(dst))
+// covering returns the mapped bytes [off, end), remapping first if the
+// writer grew the file since it was mapped, with m.mu held shared (the
+// caller releases it). It reports errTruncated if the file ends before.
+func (m *mapping) covering(off, end int64) ([]byte, error) {
 	m.mu.RLock()
-	if end > int64(len(m.data)) { // the writer grew the file since it was mapped
+	if end > int64(len(m.data)) {
 		m.mu.RUnlock()
 		m.mu.Lock()
 		err := m.remap(0, false)
 		m.mu.Unlock()
-		if err != nil {
-			return err
-		}
 		m.mu.RLock()
+		if err != nil {
+			return nil, err
+		}
 	}
-	defer m.mu.RUnlock()
 	if end > int64(len(m.data)) {
-		return errTruncated
+		return nil, errTruncated
+	}
+	return m.data[off:end], nil
+}
+
+// view returns the float64 values at byte offset off as a slice of the
+// mapping (little-endian machines only), valid until release.
+func (m *mapping) view(n int, off int64) ([]float64, error) {
+	b, err := m.covering(off, off+int64(8*n))
+	m.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	return le.Floats(b), nil
+}
+
+// release unmaps the retired mappings.
+func (m *mapping) release() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var errs []error
+	for _, b := range m.retired {
+		errs = append(errs, syscall.Munmap(b))
+	}
+	m.retired = nil
+	return errors.Join(errs...)
+}
+
+// get copies the float64 values at byte offset off into dst. It reports
+// errTruncated if the file ends before them.
+func (m *mapping) get(dst []float64, off int64) error {
+	end := off + int64(8*len(dst))
+	b, err := m.covering(off, end)
+	defer m.mu.RUnlock()
+	if err != nil {
+		return err
 	}
 	return guard(func() {
 		if le.Native {
-			copy(le.Bytes(dst), m.data[off:end])
+			copy(le.Bytes(dst), b)
 		} else if len(dst) > 0 {
-			le.Decode(dst, m.data[off:end])
+			le.Decode(dst, b)
 		}
 	})
 }
 
 func (m *mapping) close() error {
+	err := m.release()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var err error
 	if m.data != nil {
-		err = syscall.Munmap(m.data)
+		err = errors.Join(err, syscall.Munmap(m.data))
 		m.data = nil
 	}
-	if cerr := m.f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return errors.Join(err, m.f.Close())
 }
 
 // guard runs a copy from or to mapped memory and turns the fault of a

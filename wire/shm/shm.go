@@ -27,6 +27,21 @@
 // that wraps wire.ErrCorrupt, so the coordinator retries the task as it
 // does a corrupt stream.
 //
+// # Views
+//
+// The coordinator does not copy the updates out: View gives the engine a
+// slice of the client's file to aggregate from (measured in BENCHMARKS.md:
+// the copy, missing the caches while the clients compute, was the largest
+// cost left). It does not check the CRC-32C either, which would read the
+// bytes once more; that a view holds what the client wrote rests on the
+// protocol instead: a client writes each vector of a round at a new offset
+// of its own file and starts over only in a later round, after the
+// coordinator has aggregated and released its views; the reference comes
+// on the authenticated Train stream after the write; and the bounds, kind
+// and length are checked. A view of a file that a process shrinks behind
+// it would fault: the directory is shared only by processes of one user on
+// one machine, and fedmo's own never shrink a file while it runs.
+//
 // # Security
 //
 // The vectors never leave the machine, but they do not go through TLS
@@ -38,11 +53,11 @@
 // # Lifetime
 //
 // Files are mapped into memory (MAP_SHARED): a vector moves with one copy
-// into the writer's mapping and one out of the reader's. A File is
-// rewritten from offset 0 for each Train call (Reset) and grows as needed,
-// so a process keeps one file whatever the number of rounds; a reader
-// copies a vector out before it answers the reference, and the writer
-// writes each vector of a call at a new offset. A file shrunk behind a
+// into the writer's mapping, and one out of the reader's (Read) or none
+// (View). A File is rewritten from offset 0 when its writer starts over
+// (Reset: the coordinator each round, a client process at each new round)
+// and grows as needed, so a process keeps one file whatever the number of
+// rounds. A file shrunk behind a
 // reader's mapping is an error, not a crash (SIGBUS is turned into a
 // panic and recovered). File.Close removes the file; `fedmo local`
 // removes the whole directory when the run ends.
@@ -58,6 +73,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/fedmo/fedmo/internal/le"
 	fedmov1 "github.com/fedmo/fedmo/proto/fedmo/v1"
 	"github.com/fedmo/fedmo/wire"
 )
@@ -221,23 +237,11 @@ func (d *Dir) forget(name string, m *mapping) {
 }
 
 // Read reads the vector ref points to, which must be of the given kind and
-// of len(dst) elements, into dst. Every error wraps wire.ErrCorrupt.
+// of len(dst) elements, into dst, and checks its CRC-32C. Every error
+// wraps wire.ErrCorrupt.
 func (d *Dir) Read(kind fedmov1.VectorKind, ref *fedmov1.VectorRef, dst []float64) error {
-	fail := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s vector in the shared directory: %s", wire.ErrCorrupt, kind, fmt.Sprintf(format, args...))
-	}
-	switch {
-	case ref == nil:
-		return fail("expected a VectorRef")
-	case ref.Kind != kind:
-		return fail("got a reference to a %s vector", ref.Kind)
-	case ref.Length != uint64(len(dst)):
-		return fail("length %d, want %d", ref.Length, len(dst))
-	case ref.Offset%8 != 0 || ref.Offset > 1<<62:
-		return fail("byte offset %d is not a float64 boundary in range", ref.Offset)
-	}
-	if err := checkName(ref.File); err != nil {
-		return fail("%v", err)
+	if err := checkRef(kind, ref, len(dst)); err != nil {
+		return err
 	}
 	var err error
 	for fresh := false; ; fresh = true {
@@ -249,9 +253,70 @@ func (d *Dir) Read(kind fedmov1.VectorKind, ref *fedmov1.VectorRef, dst []float6
 		}
 	}
 	if err != nil {
-		return fail("%s: %v", ref.File, err)
+		return corrupt(kind, "%s: %v", ref.File, err)
 	}
 	return nil
+}
+
+// View returns the vector ref points to, of the given kind and n
+// elements, as a slice of the file's memory map: without a copy and
+// without checking its CRC-32C, which would read the bytes once more (see
+// "Views" in the package doc). Nothing may write to the slice, and it is
+// valid until the next Release or Close. On a big-endian machine it is a
+// checked copy. Every error wraps wire.ErrCorrupt.
+func (d *Dir) View(kind fedmov1.VectorKind, ref *fedmov1.VectorRef, n int) ([]float64, error) {
+	if !le.Native {
+		v := make([]float64, n)
+		return v, d.Read(kind, ref, v)
+	}
+	if err := checkRef(kind, ref, n); err != nil {
+		return nil, err
+	}
+	m, _, err := d.reader(ref.File, false)
+	if err != nil {
+		return nil, corrupt(kind, "%v", err)
+	}
+	v, err := m.view(n, int64(ref.Offset))
+	if err != nil {
+		return nil, corrupt(kind, "%s: the file ends before byte %d (%v)", ref.File, ref.Offset+8*ref.Length, err)
+	}
+	return v, nil
+}
+
+// Release ends the views taken so far: it unmaps what the files' growth
+// left mapped behind them.
+func (d *Dir) Release() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var errs []error
+	for _, m := range d.files {
+		errs = append(errs, m.release())
+	}
+	return errors.Join(errs...)
+}
+
+// checkRef checks a reference to a vector of the given kind and n
+// elements before the file is touched.
+func checkRef(kind fedmov1.VectorKind, ref *fedmov1.VectorRef, n int) error {
+	switch {
+	case ref == nil:
+		return corrupt(kind, "expected a VectorRef")
+	case ref.Kind != kind:
+		return corrupt(kind, "got a reference to a %s vector", ref.Kind)
+	case ref.Length != uint64(n):
+		return corrupt(kind, "length %d, want %d", ref.Length, n)
+	case ref.Offset%8 != 0 || ref.Offset > 1<<62:
+		return corrupt(kind, "byte offset %d is not a float64 boundary in range", ref.Offset)
+	}
+	if err := checkName(ref.File); err != nil {
+		return corrupt(kind, "%v", err)
+	}
+	return nil
+}
+
+// corrupt is an error about a vector in the shared directory.
+func corrupt(kind fedmov1.VectorKind, format string, args ...any) error {
+	return fmt.Errorf("%w: %s vector in the shared directory: %s", wire.ErrCorrupt, kind, fmt.Sprintf(format, args...))
 }
 
 // readChecked reads the vector ref points to into dst and checks it,

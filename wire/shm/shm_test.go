@@ -302,3 +302,57 @@ func TestPutRead50M(t *testing.T) {
 		t.Fatal("the 50M vector differs after the round trip")
 	}
 }
+
+// TestView: a view is the written vector without a copy, and stays valid
+// while the writer grows its file (the old mapping is kept until Release).
+func TestView(t *testing.T) {
+	d, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	f, err := d.Create("client.vec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	a := vec(1000, 1)
+	ra, err := f.Put(delta, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	va, err := d.View(delta, ra, len(a))
+	if err != nil || !same(va, a) {
+		t.Fatalf("view: %v", err)
+	}
+	b := vec(100_000, 2) // grows the file: the reader maps it anew
+	rb, err := f.Put(delta, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vb, err := d.View(delta, rb, len(b))
+	if err != nil || !same(vb, b) {
+		t.Fatalf("view after growth: %v", err)
+	}
+	if !same(va, a) {
+		t.Fatal("the first view changed when the file grew")
+	}
+	if err := d.Release(); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []struct {
+		kind fedmov1.VectorKind
+		ref  *fedmov1.VectorRef
+		n    int
+		want string
+	}{
+		{model, rb, len(b), "VECTOR_KIND_DELTA vector"},
+		{delta, rb, len(b) + 1, "length"},
+		{delta, &fedmov1.VectorRef{Kind: delta, File: "client.vec", Offset: 1 << 30, Length: 10}, 10, "ends before"},
+		{delta, &fedmov1.VectorRef{Kind: delta, File: "../client.vec", Length: 10}, 10, "not a plain name"},
+	} {
+		if _, err := d.View(bad.kind, bad.ref, bad.n); !errors.Is(err, wire.ErrCorrupt) || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("View: got %v, want an ErrCorrupt saying %q", err, bad.want)
+		}
+	}
+}
