@@ -386,7 +386,9 @@ func (r *Remote) putRound(b *algorithms.Broadcast, tasks []engine.Task) (*roundR
 		}
 		r.file = f
 	}
-	r.file.Reset()
+	if err := r.file.Reset(); err != nil {
+		return nil, err
+	}
 	refs := &roundRefs{broadcast: map[fedmov1.VectorKind]*fedmov1.VectorRef{}, ci: map[int]*fedmov1.VectorRef{}}
 	for _, v := range broadcastVectors(b) {
 		if v.v == nil {

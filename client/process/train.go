@@ -62,7 +62,11 @@ type Trainer struct {
 // slot is the memory of one task in flight.
 type slot struct {
 	ci  []float64
-	out *algorithms.Update
+	out *algorithms.Update // the task's update, computed into own or the shared file
+	own *algorithms.Update // buffers of the slot's own, made when first needed
+	// refs are the places reserved in the shared file for out.Delta and
+	// out.DeltaC (nil: not reserved, the vectors are sent as they are).
+	refs [2]*fedmov1.VectorRef
 }
 
 // NewTrainer returns the Train service for setup's run with the given
@@ -91,10 +95,9 @@ func (t *Trainer) takeSlot(ctx context.Context) (*slot, error) {
 	default:
 	}
 	if t.made.Add(1) <= int64(cap(t.slots)) {
-		n := t.setup.Model.NumParams()
-		s := &slot{out: t.pool.NewUpdate(n)}
+		s := &slot{out: &algorithms.Update{}}
 		if t.setup.Server.Scaffold {
-			s.ci = make([]float64, n)
+			s.ci = make([]float64, t.setup.Model.NumParams())
 		}
 		return s, nil
 	}
@@ -172,7 +175,9 @@ func (t *Trainer) Train(stream fedmov1.ClientService_TrainServer) error {
 		}
 	}
 	if c.shared && h.Round != t.fileRound {
-		t.file.Reset()
+		if err := t.file.Reset(); err != nil {
+			return status.Error(codes.Internal, err.Error())
+		}
 		t.fileRound = h.Round
 	}
 	return c.run()
@@ -204,7 +209,7 @@ func (c *call) run() error {
 	for err == nil {
 		select {
 		case s := <-c.done:
-			err = c.send(s.out)
+			err = c.send(s)
 			c.t.slots <- s
 		case err = <-recvErr:
 			if err == nil { // the coordinator sent its last task
@@ -233,7 +238,7 @@ func (c *call) drain() error {
 	var err error
 	for s := range c.done {
 		if err == nil {
-			err = c.send(s.out)
+			err = c.send(s)
 		}
 		c.t.slots <- s
 	}
@@ -276,6 +281,11 @@ func (c *call) receiveTasks() error {
 			c.t.slots <- s
 			return nil
 		}
+		if err := c.prepare(s); err != nil {
+			c.mu.Unlock()
+			c.t.slots <- s
+			return err
+		}
 		c.running.Add(1)
 		c.mu.Unlock()
 		go func() {
@@ -284,6 +294,36 @@ func (c *call) receiveTasks() error {
 			c.done <- s // never blocks: it has room for every slot
 		}()
 	}
+}
+
+// prepare points the slot's update at its memory: places reserved in the
+// shared file, so that the update is computed where the coordinator reads
+// it, or the slot's own buffers.
+func (c *call) prepare(s *slot) error {
+	n := c.t.setup.Model.NumParams()
+	s.refs = [2]*fedmov1.VectorRef{}
+	if c.shared {
+		d, ref, ok, err := c.t.file.Reserve(fedmov1.VectorKind_VECTOR_KIND_DELTA, n)
+		if err != nil {
+			return status.Error(codes.Internal, err.Error())
+		}
+		if ok {
+			s.out.Delta, s.out.DeltaC, s.refs[0] = d, nil, ref
+			if c.t.setup.Server.Scaffold {
+				dc, ref, _, err := c.t.file.Reserve(fedmov1.VectorKind_VECTOR_KIND_DELTA_CONTROL, n)
+				if err != nil {
+					return status.Error(codes.Internal, err.Error())
+				}
+				s.out.DeltaC, s.refs[1] = dc, ref
+			}
+			return nil
+		}
+	}
+	if s.own == nil {
+		s.own = c.t.pool.NewUpdate(n)
+	}
+	s.out.Delta, s.out.DeltaC = s.own.Delta, s.own.DeltaC
+	return nil
 }
 
 // recv reads the next vector of the stream into dst.
@@ -312,17 +352,18 @@ func (c *call) recvShared(kind fedmov1.VectorKind, dst []float64) error {
 	return c.t.shared.Read(kind, m.GetRef(), dst)
 }
 
-// send sends one update: its header, then its vectors.
-func (c *call) send(u *algorithms.Update) error {
+// send sends one task's update: its header, then its vectors.
+func (c *call) send(s *slot) error {
+	u := s.out
 	uh := &fedmov1.UpdateHeader{Client: int64(u.Client), Samples: int64(u.Samples), Loss: u.Loss, HasDeltaControl: u.DeltaC != nil}
 	if err := c.stream.Send(&fedmov1.TrainResponse{Msg: &fedmov1.TrainResponse_Update{Update: uh}}); err != nil {
 		return err
 	}
-	if err := c.sendVector(fedmov1.VectorKind_VECTOR_KIND_DELTA, u.Delta); err != nil {
+	if err := c.sendVector(fedmov1.VectorKind_VECTOR_KIND_DELTA, u.Delta, s.refs[0]); err != nil {
 		return err
 	}
 	if u.DeltaC != nil {
-		if err := c.sendVector(fedmov1.VectorKind_VECTOR_KIND_DELTA_CONTROL, u.DeltaC); err != nil {
+		if err := c.sendVector(fedmov1.VectorKind_VECTOR_KIND_DELTA_CONTROL, u.DeltaC, s.refs[1]); err != nil {
 			return err
 		}
 	}
@@ -330,7 +371,12 @@ func (c *call) send(u *algorithms.Update) error {
 	return nil
 }
 
-func (c *call) sendVector(kind fedmov1.VectorKind, v []float64) error {
+// sendVector sends v: streamed, or through the shared file, where it
+// already is if ref is not nil.
+func (c *call) sendVector(kind fedmov1.VectorKind, v []float64, ref *fedmov1.VectorRef) error {
+	if ref != nil {
+		return c.stream.Send(&fedmov1.TrainResponse{Msg: &fedmov1.TrainResponse_Ref{Ref: ref}})
+	}
 	if !c.shared {
 		return wire.SendVector(kind, v, 0,
 			func(ch *fedmov1.VectorChunk) error {

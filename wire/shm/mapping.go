@@ -19,8 +19,9 @@ type mapping struct {
 
 	mu   sync.RWMutex // copies hold it shared; remapping exclusive
 	data []byte
-	// retired are a reader's mappings that the file's growth replaced:
-	// views may still point into them, so they stay until release.
+	// retired are mappings that the file's growth replaced: views and
+	// reserved regions may still point into them, so they stay until
+	// release.
 	retired [][]byte
 }
 
@@ -60,13 +61,7 @@ func (m *mapping) remap(size int64, grow bool) error {
 		size = fi.Size()
 	}
 	if m.data != nil {
-		if grow { // the writer: nothing points into its mapping
-			if err := syscall.Munmap(m.data); err != nil {
-				return err
-			}
-		} else {
-			m.retired = append(m.retired, m.data)
-		}
+		m.retired = append(m.retired, m.data)
 		m.data = nil
 	}
 	if size == 0 {
@@ -84,22 +79,43 @@ func (m *mapping) remap(size int64, grow bool) error {
 	return nil
 }
 
-// put copies v into the file at byte offset off, growing the file (at
-// least doubling it) if v does not fit.
-func (m *mapping) put(v []float64, off int64) error {
-	end := off + int64(8*len(v))
+// room returns the mapped bytes [off, end) of the writer's file, growing
+// the file (at least doubling it) if they lie past its end, with m.mu
+// held (the caller releases it).
+func (m *mapping) room(off, end int64) ([]byte, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if end > int64(len(m.data)) {
 		if err := m.remap(max(end, 2*int64(len(m.data))), true); err != nil {
-			return err
+			return nil, err
 		}
+	}
+	return m.data[off:end], nil
+}
+
+// reserve returns n float64 values at byte offset off of the writer's
+// file, as a slice of its mapping (little-endian machines only), valid
+// until release.
+func (m *mapping) reserve(n int, off int64) ([]float64, error) {
+	b, err := m.room(off, off+int64(8*n))
+	m.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return le.Floats(b), nil
+}
+
+// put copies v into the file at byte offset off.
+func (m *mapping) put(v []float64, off int64) error {
+	b, err := m.room(off, off+int64(8*len(v)))
+	defer m.mu.Unlock()
+	if err != nil {
+		return err
 	}
 	return guard(func() {
 		if le.Native {
-			copy(m.data[off:end], le.Bytes(v))
+			copy(b, le.Bytes(v))
 		} else {
-			le.Encode(m.data[off:end], v)
+			le.Encode(b, v)
 		}
 	})
 }

@@ -367,8 +367,32 @@ func (d *Dir) Create(name string) (*File, error) {
 // Name returns the file's name in its directory.
 func (f *File) Name() string { return f.name }
 
-// Reset starts a new message: the next Put writes at offset 0.
-func (f *File) Reset() { f.off = 0 }
+// Reset starts over: the next Put or Reserve writes at offset 0. Regions
+// reserved before are invalid after.
+func (f *File) Reset() error {
+	f.off = 0
+	return f.m.release()
+}
+
+// Reserve makes room for a vector of n elements after those put or
+// reserved since the last Reset and returns it as a slice of the file's
+// memory, for the caller to fill before it sends ref, and a reference to
+// it without a CRC-32C (the coordinator views updates unchecked: see
+// "Views"). The slice is valid until the next Reset. On a big-endian
+// machine there is no such slice: it reports ok false, and the caller
+// uses Put.
+func (f *File) Reserve(kind fedmov1.VectorKind, n int) (v []float64, ref *fedmov1.VectorRef, ok bool, err error) {
+	if !le.Native {
+		return nil, nil, false, nil
+	}
+	v, err = f.m.reserve(n, f.off)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("shm: grow %s: %w", f.name, err)
+	}
+	ref = &fedmov1.VectorRef{Kind: kind, File: f.name, Offset: uint64(f.off), Length: uint64(n)}
+	f.off += int64(8 * n)
+	return v, ref, true, nil
+}
 
 // Put writes v after the vectors put since the last Reset and returns the
 // reference a receiver reads it by.
