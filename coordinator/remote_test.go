@@ -166,13 +166,19 @@ func TestRemoteRehostsAfterAFailure(t *testing.T) {
 	}
 }
 
-// serveShared starts a process that opened the shared directory d.
-func serveShared(t *testing.T, setup *experiment.Setup, name string, d *shm.Dir) Host {
+// serveShared starts a process that opened the shared directory of d
+// (for itself, as a process does: views are released per Dir).
+func serveShared(t *testing.T, setup *experiment.Setup, name string, shared *shm.Dir) Host {
 	t.Helper()
 	rt, err := setup.Runtime()
 	if err != nil {
 		t.Fatal(err)
 	}
+	d, err := shm.Open(shared.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
 	tr := process.NewTrainer(setup, rt, 2, nil)
 	if err := tr.Share(d); err != nil {
 		t.Fatal(err)

@@ -152,25 +152,27 @@ func (t *Trainer) Train(stream fedmov1.ClientService_TrainServer) error {
 	if c.shared && (t.file == nil || h.SharedDir != t.shared.ID()) {
 		return status.Errorf(codes.FailedPrecondition, "train: the coordinator's shared directory %q is not one this process opened (start it with --shm DIR on the coordinator's host)", h.SharedDir)
 	}
-	c.b = &algorithms.Broadcast{Round: int(h.Round), X: t.x}
-	if err := c.recv(fedmov1.VectorKind_VECTOR_KIND_MODEL, t.x); err != nil {
-		return err
-	}
-	if h.HasPreviousModel {
-		c.b.XPrev = t.xprev
-		if err := c.recv(fedmov1.VectorKind_VECTOR_KIND_PREVIOUS_MODEL, t.xprev); err != nil {
-			return err
+	if c.shared { // the last call's tasks are done: so are its views
+		if err := t.shared.Release(); err != nil {
+			t.log.Warn("shared directory: release", zap.Error(err))
 		}
 	}
-	if h.HasMomentum {
-		c.b.G = t.g
-		if err := c.recv(fedmov1.VectorKind_VECTOR_KIND_MOMENTUM, t.g); err != nil {
-			return err
+	c.b = &algorithms.Broadcast{Round: int(h.Round)}
+	for _, v := range []struct {
+		want bool
+		kind fedmov1.VectorKind
+		buf  []float64
+		dst  *[]float64
+	}{
+		{true, fedmov1.VectorKind_VECTOR_KIND_MODEL, t.x, &c.b.X},
+		{h.HasPreviousModel, fedmov1.VectorKind_VECTOR_KIND_PREVIOUS_MODEL, t.xprev, &c.b.XPrev},
+		{h.HasMomentum, fedmov1.VectorKind_VECTOR_KIND_MOMENTUM, t.g, &c.b.G},
+		{h.HasControl, fedmov1.VectorKind_VECTOR_KIND_CONTROL, t.c, &c.b.C},
+	} {
+		if !v.want {
+			continue
 		}
-	}
-	if h.HasControl {
-		c.b.C = t.c
-		if err := c.recv(fedmov1.VectorKind_VECTOR_KIND_CONTROL, t.c); err != nil {
+		if *v.dst, err = c.recv(v.kind, v.buf); err != nil {
 			return err
 		}
 	}
@@ -269,11 +271,10 @@ func (c *call) receiveTasks() error {
 		}
 		var ci []float64
 		if task.HasClientControl {
-			if err := c.recv(fedmov1.VectorKind_VECTOR_KIND_CLIENT_CONTROL, s.ci); err != nil {
+			if ci, err = c.recv(fedmov1.VectorKind_VECTOR_KIND_CLIENT_CONTROL, s.ci); err != nil {
 				c.t.slots <- s
 				return err
 			}
-			ci = s.ci
 		}
 		c.mu.Lock()
 		if c.stopped {
@@ -327,29 +328,34 @@ func (c *call) prepare(s *slot) error {
 }
 
 // recv reads the next vector of the stream into dst.
-func (c *call) recv(kind fedmov1.VectorKind, dst []float64) error {
-	var err error
+func (c *call) recv(kind fedmov1.VectorKind, buf []float64) ([]float64, error) {
+	var (
+		v   = buf
+		err error
+	)
 	if c.shared {
-		err = c.recvShared(kind, dst)
+		v, err = c.recvShared(kind, len(buf))
 	} else {
-		err = wire.ReceiveVector(kind, dst, c.stream.Recv)
+		err = wire.ReceiveVector(kind, buf, c.stream.Recv)
 	}
 	if errors.Is(err, wire.ErrCorrupt) {
-		return status.Error(codes.DataLoss, err.Error())
+		return nil, status.Error(codes.DataLoss, err.Error())
 	}
-	return err
+	return v, err
 }
 
-// recvShared reads the next message, a reference to a vector in the shared
-// directory, and the vector it points to.
-func (c *call) recvShared(kind fedmov1.VectorKind, dst []float64) error {
+// recvShared reads the next message, a reference to a vector of n
+// elements in the shared directory, and returns a view of the vector
+// (valid until the next call's Release: the coordinator rewrites it only
+// in a later round).
+func (c *call) recvShared(kind fedmov1.VectorKind, n int) ([]float64, error) {
 	m, err := c.stream.Recv()
 	if errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: %s vector: the stream ended before its reference (truncated)", wire.ErrCorrupt, kind)
+		return nil, fmt.Errorf("%w: %s vector: the stream ended before its reference (truncated)", wire.ErrCorrupt, kind)
 	} else if err != nil {
-		return err
+		return nil, err
 	}
-	return c.t.shared.Read(kind, m.GetRef(), dst)
+	return c.t.shared.View(kind, m.GetRef(), n)
 }
 
 // send sends one task's update: its header, then its vectors.

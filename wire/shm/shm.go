@@ -283,8 +283,9 @@ func (d *Dir) View(kind fedmov1.VectorKind, ref *fedmov1.VectorRef, n int) ([]fl
 	return v, nil
 }
 
-// Release ends the views taken so far: it unmaps what the files' growth
-// left mapped behind them.
+// Release ends the views taken so far from this Dir: it unmaps what the
+// files' growth left mapped behind them. Parts of one process that take
+// views at their own pace open a Dir each.
 func (d *Dir) Release() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
