@@ -67,6 +67,18 @@ type slot struct {
 	// refs are the places reserved in the shared file for out.Delta and
 	// out.DeltaC (nil: not reserved, the vectors are sent as they are).
 	refs [2]*fedmov1.VectorRef
+	// pooled says the slot came from Trainer.slots and goes back there; a
+	// call through the shared directory needs no buffers (its vectors are
+	// views and reserved places), so its slots are made per task and not
+	// counted: as many tasks as the coordinator sends may wait for a worker.
+	pooled bool
+}
+
+// giveBack returns a pooled slot for another task.
+func (t *Trainer) giveBack(s *slot) {
+	if s.pooled {
+		t.slots <- s
+	}
 }
 
 // NewTrainer returns the Train service for setup's run with the given
@@ -95,7 +107,7 @@ func (t *Trainer) takeSlot(ctx context.Context) (*slot, error) {
 	default:
 	}
 	if t.made.Add(1) <= int64(cap(t.slots)) {
-		s := &slot{out: &algorithms.Update{}}
+		s := &slot{out: &algorithms.Update{}, pooled: true}
 		if t.setup.Server.Scaffold {
 			s.ci = make([]float64, t.setup.Model.NumParams())
 		}
@@ -204,7 +216,7 @@ type call struct {
 
 // run trains the call's tasks and sends their updates.
 func (c *call) run() error {
-	c.done = make(chan *slot, cap(c.t.slots))
+	c.done = make(chan *slot)
 	recvErr := make(chan error, 1)
 	go func() { recvErr <- c.receiveTasks() }()
 	var err error
@@ -212,10 +224,10 @@ func (c *call) run() error {
 		select {
 		case s := <-c.done:
 			err = c.send(s)
-			c.t.slots <- s
+			c.t.giveBack(s)
 		case err = <-recvErr:
 			if err == nil { // the coordinator sent its last task
-				err = c.drain()
+				err = c.finish(true)
 				c.t.log.Info("train", zap.Int64("round", c.round), zap.Ints("clients", c.ids))
 				return err
 			}
@@ -227,22 +239,20 @@ func (c *call) run() error {
 	c.mu.Lock()
 	c.stopped = true
 	c.mu.Unlock()
-	c.running.Wait()
-	for len(c.done) > 0 {
-		c.t.slots <- <-c.done
-	}
+	c.finish(false)
 	return err
 }
 
-// drain sends the updates of the tasks still running once no more come.
-func (c *call) drain() error {
+// finish waits for the tasks still running, once no more start, and sends
+// their updates (if send) or only gives their slots back.
+func (c *call) finish(send bool) error {
 	go func() { c.running.Wait(); close(c.done) }()
 	var err error
 	for s := range c.done {
-		if err == nil {
+		if send && err == nil {
 			err = c.send(s)
 		}
-		c.t.slots <- s
+		c.t.giveBack(s)
 	}
 	return err
 }
@@ -265,26 +275,28 @@ func (c *call) receiveTasks() error {
 		if err != nil {
 			return err
 		}
-		s, err := c.t.takeSlot(c.stream.Context()) // waits while all are in use
-		if err != nil {
-			return status.FromContextError(err).Err()
+		s := &slot{out: &algorithms.Update{}}
+		if !c.shared {
+			if s, err = c.t.takeSlot(c.stream.Context()); err != nil { // waits while all are in use
+				return status.FromContextError(err).Err()
+			}
 		}
 		var ci []float64
 		if task.HasClientControl {
 			if ci, err = c.recv(fedmov1.VectorKind_VECTOR_KIND_CLIENT_CONTROL, s.ci); err != nil {
-				c.t.slots <- s
+				c.t.giveBack(s)
 				return err
 			}
 		}
 		c.mu.Lock()
 		if c.stopped {
 			c.mu.Unlock()
-			c.t.slots <- s
+			c.t.giveBack(s)
 			return nil
 		}
 		if err := c.prepare(s); err != nil {
 			c.mu.Unlock()
-			c.t.slots <- s
+			c.t.giveBack(s)
 			return err
 		}
 		c.running.Add(1)
@@ -292,7 +304,7 @@ func (c *call) receiveTasks() error {
 		go func() {
 			defer c.running.Done()
 			c.t.pool.Do(id, c.b, ci, s.out)
-			c.done <- s // never blocks: it has room for every slot
+			c.done <- s // the handler receives until every task is done
 		}()
 	}
 }
@@ -327,14 +339,15 @@ func (c *call) prepare(s *slot) error {
 	return nil
 }
 
-// recv reads the next vector of the stream into dst.
+// recv reads the next vector, of the model's length: streamed, into buf;
+// or as a view of the coordinator's file (buf unused).
 func (c *call) recv(kind fedmov1.VectorKind, buf []float64) ([]float64, error) {
 	var (
 		v   = buf
 		err error
 	)
 	if c.shared {
-		v, err = c.recvShared(kind, len(buf))
+		v, err = c.recvShared(kind, c.t.setup.Model.NumParams())
 	} else {
 		err = wire.ReceiveVector(kind, buf, c.stream.Recv)
 	}

@@ -179,13 +179,14 @@ func localCmd(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(filepath.Join(*out, "procs"), 0o755); err != nil {
 		return err
 	}
-	// With shared memory, a process holds a task per worker in reserve: one
-	// process does the work (see above), so nothing is held back from
-	// another, and its workers never wait for the round trip. Streamed
-	// updates need those workers' threads to go out, so then none.
+	// With shared memory the process called gets all of the round's tasks
+	// at once: one process does the work (see above), so nothing is held
+	// back from another, and its pool spreads them over its workers with
+	// no round trip to the coordinator in between. Streamed updates need
+	// those workers' threads to go out, so then none are queued.
 	shared, queue := "", 0
 	if *transport == "shm" {
-		queue = workers
+		queue = cfg.Participation
 		if shared, err = os.MkdirTemp(shm.DefaultParent(), "fedmo-"); err != nil {
 			return err
 		}
