@@ -198,7 +198,11 @@ func (t *Trainer) Train(stream fedmov1.ClientService_TrainServer) error {
 }
 
 // call is one Train call: a receiving goroutine reads tasks and starts
-// them; the handler's goroutine sends each update when it is done.
+// each on a goroutine of its own, which sends the task's update as soon as
+// it is done (one at a time: sendMu). Sending from the goroutine that just
+// finished the task, rather than handing the update to another, gets it
+// out while that goroutine still holds a thread: the pool's next task
+// would otherwise keep the thread, and the update would wait for it.
 type call struct {
 	t      *Trainer
 	stream fedmov1.ClientService_TrainServer
@@ -210,51 +214,61 @@ type call struct {
 	mu      sync.Mutex
 	stopped bool           // the handler is returning: start no task
 	running sync.WaitGroup // tasks started
-	done    chan *slot     // finished tasks
-	ids     []int          // clients answered, for the log
+
+	sendMu  sync.Mutex
+	sendErr error         // the first failed send: the others are skipped
+	failed  chan struct{} // closed at the first failed send
+	ids     []int         // clients answered, for the log
 }
 
-// run trains the call's tasks and sends their updates.
+// run trains the call's tasks, whose goroutines send their updates.
 func (c *call) run() error {
-	c.done = make(chan *slot)
+	c.failed = make(chan struct{})
 	recvErr := make(chan error, 1)
 	go func() { recvErr <- c.receiveTasks() }()
 	var err error
-	for err == nil {
-		select {
-		case s := <-c.done:
-			err = c.send(s)
-			c.t.giveBack(s)
-		case err = <-recvErr:
-			if err == nil { // the coordinator sent its last task
-				err = c.finish(true)
-				c.t.log.Info("train", zap.Int64("round", c.round), zap.Ints("clients", c.ids))
-				return err
-			}
-		}
+	select {
+	case err = <-recvErr:
+	case <-c.failed:
 	}
-	// Stop: no task starts any more, and those running finish before the
-	// buffers are released (the receiving goroutine may still be blocked
-	// in Recv; it ends when the stream does, and starts nothing).
+	if err == nil && c.firstSendErr() == nil { // the coordinator sent its last task
+		c.running.Wait()
+		if err = c.firstSendErr(); err == nil {
+			c.t.log.Info("train", zap.Int64("round", c.round), zap.Ints("clients", c.ids))
+		}
+		return err
+	}
+	// Stop: no task starts any more, and those running finish (sending
+	// nothing more) before the buffers are released. The receiving
+	// goroutine may still be blocked in Recv; it ends when the stream
+	// does, and starts nothing.
 	c.mu.Lock()
 	c.stopped = true
 	c.mu.Unlock()
-	c.finish(false)
+	c.running.Wait()
+	if err == nil {
+		err = c.firstSendErr()
+	}
 	return err
 }
 
-// finish waits for the tasks still running, once no more start, and sends
-// their updates (if send) or only gives their slots back.
-func (c *call) finish(send bool) error {
-	go func() { c.running.Wait(); close(c.done) }()
-	var err error
-	for s := range c.done {
-		if send && err == nil {
-			err = c.send(s)
+// finished sends the update of a task that is done, unless a send failed
+// before, and gives its slot back.
+func (c *call) finished(s *slot) {
+	c.sendMu.Lock()
+	if c.sendErr == nil {
+		if c.sendErr = c.send(s); c.sendErr != nil {
+			close(c.failed)
 		}
-		c.t.giveBack(s)
 	}
-	return err
+	c.sendMu.Unlock()
+	c.t.giveBack(s)
+}
+
+func (c *call) firstSendErr() error {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	return c.sendErr
 }
 
 // receiveTasks reads Tasks (and their c_i) until the coordinator closes
@@ -303,8 +317,8 @@ func (c *call) receiveTasks() error {
 		c.mu.Unlock()
 		go func() {
 			defer c.running.Done()
-			c.t.pool.Do(id, c.b, ci, s.out)
-			c.done <- s // the handler receives until every task is done
+			c.t.pool.Do(id, c.b, ci, s.out) // gives the worker back to the next task
+			c.finished(s)
 		}()
 	}
 }
