@@ -13,7 +13,8 @@
 //	ci-<round>.bin   the control variates that changed in that round:
 //	                 their client ids and values
 //
-// Every file ends with the SHA-256 of its content. Only the control
+// Every file ends with the CRC-32C of its content (format 3; format 2
+// ended with a SHA-256, which cost the coordinator 0.7 ms a round). Only the control
 // variates that changed are written each round (S of N), in one file.
 //
 // # Writing in the background
@@ -39,6 +40,7 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -51,7 +53,7 @@ import (
 )
 
 // Version is the format version written into state.bin.
-const Version = 2
+const Version = 3
 
 // State is what a checkpoint holds.
 type State struct {
@@ -314,10 +316,16 @@ func IsNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
 
 func ledgerName(round int) string { return "ci-" + strconv.Itoa(round) + ".bin" }
 
-// writeSummed writes what fill writes, then its SHA-256, atomically.
+// castagnoli is the CRC-32C table of the files' trailers.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// writeSummed writes what fill writes, then its CRC-32C (4 bytes,
+// little-endian), atomically. The checksum catches torn and corrupted
+// files at a twentieth of SHA-256's cost (format 2 used SHA-256), which
+// the coordinator pays every round.
 func writeSummed(path string, fill func(*bufio.Writer) error) error {
 	err := atomicfile.WriteFunc(path, func(w io.Writer) error {
-		h := sha256.New()
+		h := crc32.New(castagnoli)
 		bw := bufio.NewWriterSize(io.MultiWriter(w, h), 1<<16)
 		if err := fill(bw); err != nil {
 			return err
@@ -325,7 +333,7 @@ func writeSummed(path string, fill func(*bufio.Writer) error) error {
 		if err := bw.Flush(); err != nil {
 			return err
 		}
-		_, err := w.Write(h.Sum(nil))
+		_, err := w.Write(binary.LittleEndian.AppendUint32(nil, h.Sum32()))
 		return err
 	})
 	if err != nil {
@@ -334,17 +342,20 @@ func writeSummed(path string, fill func(*bufio.Writer) error) error {
 	return nil
 }
 
-// readSummed reads a file written by writeSummed and checks its SHA-256.
+// readSummed reads a file written by writeSummed and checks its CRC-32C.
 func readSummed(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
-	if len(b) < sha256.Size {
+	if len(b) < 4 {
 		return nil, fmt.Errorf("checkpoint: %s: truncated (corrupted)", path)
 	}
-	body, sum := b[:len(b)-sha256.Size], b[len(b)-sha256.Size:]
-	if s := sha256.Sum256(body); !bytes.Equal(s[:], sum) {
+	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(body, castagnoli) != sum {
+		if n := len(b) - sha256.Size; n >= 0 && sha256.Sum256(b[:n]) == [sha256.Size]byte(b[n:]) {
+			return nil, fmt.Errorf("checkpoint: %s was written by a fedmo of checkpoint format 2 (before 2026-12-04's second session); this fedmo reads format %d", path, Version)
+		}
 		return nil, fmt.Errorf("checkpoint: %s: checksum mismatch (corrupted)", path)
 	}
 	return body, nil

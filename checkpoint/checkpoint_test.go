@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"crypto/sha256"
 	"math"
 	"os"
 	"path/filepath"
@@ -323,5 +324,19 @@ func TestFlushWithNothingInFlight(t *testing.T) {
 		if err := w.Flush(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestOldFormatNamed: a file of checkpoint format 2 (SHA-256 trailer) is
+// named as such, not reported as corrupted.
+func TestOldFormatNamed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.bin")
+	body := []byte("a format 2 checkpoint body")
+	sum := sha256.Sum256(body)
+	if err := os.WriteFile(path, append(body, sum[:]...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readSummed(path); err == nil || !strings.Contains(err.Error(), "checkpoint format 2") {
+		t.Fatalf("got %v, want the old format named", err)
 	}
 }
