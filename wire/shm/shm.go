@@ -53,8 +53,8 @@
 // # Lifetime
 //
 // Files are mapped into memory (MAP_SHARED): a vector moves with one copy
-// into the writer's mapping, and one out of the reader's (Read) or none
-// (View). A File is rewritten from offset 0 when its writer starts over
+// into the writer's mapping (Put) or none (Reserve: the writer computes it
+// there), and one out of the reader's (Read) or none (View). A File is rewritten from offset 0 when its writer starts over
 // (Reset: the coordinator each round, a client process at each new round)
 // and grows as needed, so a process keeps one file whatever the number of
 // rounds. A file shrunk behind a

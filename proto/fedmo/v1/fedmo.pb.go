@@ -293,7 +293,10 @@ type VectorRef struct {
 	Offset uint64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
 	// Number of float64 elements.
 	Length uint64 `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"`
-	// CRC-32C (Castagnoli) of the vector's bytes.
+	// CRC-32C (Castagnoli) of the vector's bytes, for a receiver that copies
+	// the vector out (wire/shm Read). Vectors that the receiver uses in place
+	// (wire/shm View: the coordinator's updates, the client's broadcast) are
+	// not checksummed; an update's reference carries 0.
 	Crc32C        uint32 `protobuf:"varint,5,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
