@@ -46,17 +46,6 @@ func (d *fixedDir) Hosts() []Host {
 	return append([]Host(nil), d.hosts...)
 }
 
-func (d *fixedDir) remove(name string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for i, h := range d.hosts {
-		if h.Name == name {
-			d.hosts = append(d.hosts[:i], d.hosts[i+1:]...)
-			return
-		}
-	}
-}
-
 // serve starts a client process's Train service on 127.0.0.1:0.
 func serve(t *testing.T, setup *experiment.Setup, name string) (Host, *grpc.Server) {
 	t.Helper()

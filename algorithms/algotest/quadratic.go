@@ -15,7 +15,6 @@ package algotest
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 
 	"github.com/fedmo/fedmo/algorithms"
@@ -236,14 +235,4 @@ func mix(seed uint64, round, client int) uint64 {
 		h ^= h >> 31
 	}
 	return h
-}
-
-// finite reports whether every element of v is finite.
-func finite(v []float64) bool {
-	for _, x := range v {
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return false
-		}
-	}
-	return true
 }
