@@ -191,7 +191,7 @@ func TestRunName(t *testing.T) {
 	if got, want := name(0, 0, 3), "algorithm.name=fedavg,model.hidden=_64__32_~"; !strings.HasPrefix(got, want) || !strings.HasSuffix(got, ",method=FedAvg-M,seed=3") {
 		t.Errorf("RunName = %q, want %q...,method=FedAvg-M,seed=3", got, want)
 	}
-	if name(0, 0, 3) != name(0, 0, 3) {
+	if first, again := name(0, 0, 3), name(0, 0, 3); first != again {
 		t.Error("RunName is not stable")
 	}
 	seen := map[string]bool{}
