@@ -42,8 +42,11 @@ type Trainer struct {
 	configSHA string
 	log       *zap.Logger
 
-	mu             sync.Mutex // one call at a time: the broadcast buffers are reused
-	pool           *client.Pool
+	mu   sync.Mutex // one call at a time: the broadcast buffers are reused
+	pool *client.Pool
+	// x, xprev, g, c receive a streamed broadcast; each is made the first
+	// time it is needed (a call through the shared directory reads the
+	// broadcast in place and needs none).
 	x, xprev, g, c []float64
 	// slots hold a task's c_i and update until the update is sent: up to
 	// three times the workers, for the tasks running, as many waiting for
@@ -61,7 +64,7 @@ type Trainer struct {
 
 // slot is the memory of one task in flight.
 type slot struct {
-	ci  []float64
+	ci  []float64          // a streamed c_i (made when first needed)
 	out *algorithms.Update // the task's update, computed into own or the shared file
 	own *algorithms.Update // buffers of the slot's own, made when first needed
 	// refs are the places reserved in the shared file for out.Delta and
@@ -85,14 +88,12 @@ func (t *Trainer) giveBack(s *slot) {
 // number of worker goroutines. rt decides which clients this process can
 // serve (all virtual clients, or one real client's own data).
 func NewTrainer(setup *experiment.Setup, rt *client.Runtime, workers int, log *zap.Logger) *Trainer {
-	n := setup.Model.NumParams()
 	if log == nil {
 		log = zap.NewNop()
 	}
 	t := &Trainer{
 		setup: setup, rt: rt, configSHA: setup.Config.Hash(), log: log,
 		pool: rt.NewPool(workers, setup.Server.Scaffold),
-		x:    make([]float64, n), xprev: make([]float64, n), g: make([]float64, n), c: make([]float64, n),
 	}
 	t.slots = make(chan *slot, 3*t.pool.Size())
 	return t
@@ -107,11 +108,7 @@ func (t *Trainer) takeSlot(ctx context.Context) (*slot, error) {
 	default:
 	}
 	if t.made.Add(1) <= int64(cap(t.slots)) {
-		s := &slot{out: &algorithms.Update{}, pooled: true}
-		if t.setup.Server.Scaffold {
-			s.ci = make([]float64, t.setup.Model.NumParams())
-		}
-		return s, nil
+		return &slot{out: &algorithms.Update{}, pooled: true}, nil
 	}
 	t.made.Add(-1)
 	select {
@@ -173,13 +170,13 @@ func (t *Trainer) Train(stream fedmov1.ClientService_TrainServer) error {
 	for _, v := range []struct {
 		want bool
 		kind fedmov1.VectorKind
-		buf  []float64
+		buf  *[]float64
 		dst  *[]float64
 	}{
-		{true, fedmov1.VectorKind_VECTOR_KIND_MODEL, t.x, &c.b.X},
-		{h.HasPreviousModel, fedmov1.VectorKind_VECTOR_KIND_PREVIOUS_MODEL, t.xprev, &c.b.XPrev},
-		{h.HasMomentum, fedmov1.VectorKind_VECTOR_KIND_MOMENTUM, t.g, &c.b.G},
-		{h.HasControl, fedmov1.VectorKind_VECTOR_KIND_CONTROL, t.c, &c.b.C},
+		{true, fedmov1.VectorKind_VECTOR_KIND_MODEL, &t.x, &c.b.X},
+		{h.HasPreviousModel, fedmov1.VectorKind_VECTOR_KIND_PREVIOUS_MODEL, &t.xprev, &c.b.XPrev},
+		{h.HasMomentum, fedmov1.VectorKind_VECTOR_KIND_MOMENTUM, &t.g, &c.b.G},
+		{h.HasControl, fedmov1.VectorKind_VECTOR_KIND_CONTROL, &t.c, &c.b.C},
 	} {
 		if !v.want {
 			continue
@@ -297,7 +294,7 @@ func (c *call) receiveTasks() error {
 		}
 		var ci []float64
 		if task.HasClientControl {
-			if ci, err = c.recv(fedmov1.VectorKind_VECTOR_KIND_CLIENT_CONTROL, s.ci); err != nil {
+			if ci, err = c.recv(fedmov1.VectorKind_VECTOR_KIND_CLIENT_CONTROL, &s.ci); err != nil {
 				c.t.giveBack(s)
 				return err
 			}
@@ -353,17 +350,22 @@ func (c *call) prepare(s *slot) error {
 	return nil
 }
 
-// recv reads the next vector, of the model's length: streamed, into buf;
-// or as a view of the coordinator's file (buf unused).
-func (c *call) recv(kind fedmov1.VectorKind, buf []float64) ([]float64, error) {
+// recv reads the next vector, of the model's length: streamed, into *buf
+// (made if nil); or as a view of the coordinator's file (buf unused).
+func (c *call) recv(kind fedmov1.VectorKind, buf *[]float64) ([]float64, error) {
+	n := c.t.setup.Model.NumParams()
 	var (
-		v   = buf
+		v   []float64
 		err error
 	)
 	if c.shared {
-		v, err = c.recvShared(kind, c.t.setup.Model.NumParams())
+		v, err = c.recvShared(kind, n)
 	} else {
-		err = wire.ReceiveVector(kind, buf, c.stream.Recv)
+		if *buf == nil {
+			*buf = make([]float64, n)
+		}
+		v = *buf
+		err = wire.ReceiveVector(kind, v, c.stream.Recv)
 	}
 	if errors.Is(err, wire.ErrCorrupt) {
 		return nil, status.Error(codes.DataLoss, err.Error())

@@ -365,9 +365,6 @@ func (d *Dir) Create(name string) (*File, error) {
 	return &File{name: name, path: path, m: m}, nil
 }
 
-// Name returns the file's name in its directory.
-func (f *File) Name() string { return f.name }
-
 // Reset starts over: the next Put or Reserve writes at offset 0. Regions
 // reserved before are invalid after.
 func (f *File) Reset() error {
