@@ -3,7 +3,6 @@ package coordinator
 import (
 	"context"
 	"math"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -48,19 +47,7 @@ func (e *evil) Train(stream fedmov1.ClientService_TrainServer) error {
 
 func serveEvil(t *testing.T, setup *experiment.Setup, name string, tamper func(int, *fedmov1.TrainResponse) *fedmov1.TrainResponse) (Host, *grpc.Server) {
 	t.Helper()
-	rt, err := setup.Runtime()
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := grpc.NewServer()
-	fedmov1.RegisterClientServiceServer(s, &evil{inner: process.NewTrainer(setup, rt, 1, nil), tamper: tamper})
-	go s.Serve(lis)
-	t.Cleanup(s.Stop)
-	return Host{Name: name, Addr: lis.Addr().String(), Real: -1}, s
+	return listen(t, name, &evil{inner: trainer(t, setup, 1), tamper: tamper})
 }
 
 func flipChunk(m *fedmov1.TrainResponse) *fedmov1.TrainResponse {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -15,7 +14,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/fedmo/fedmo/client/process"
 	"github.com/fedmo/fedmo/config"
 	"github.com/fedmo/fedmo/experiment"
 	fedmov1 "github.com/fedmo/fedmo/proto/fedmo/v1"
@@ -49,19 +47,7 @@ func (d *fixedDir) Hosts() []Host {
 // serve starts a client process's Train service on 127.0.0.1:0.
 func serve(t *testing.T, setup *experiment.Setup, name string) (Host, *grpc.Server) {
 	t.Helper()
-	rt, err := setup.Runtime()
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := grpc.NewServer()
-	fedmov1.RegisterClientServiceServer(s, process.NewTrainer(setup, rt, 2, nil))
-	go s.Serve(lis)
-	t.Cleanup(s.Stop)
-	return Host{Name: name, Addr: lis.Addr().String(), Real: -1}, s
+	return listen(t, name, trainer(t, setup, 2))
 }
 
 func parse(t *testing.T, sets ...string) *experiment.Setup {
@@ -159,29 +145,19 @@ func TestRemoteRehostsAfterAFailure(t *testing.T) {
 // (for itself, as a process does: views are released per Dir).
 func serveShared(t *testing.T, setup *experiment.Setup, name string, shared *shm.Dir) Host {
 	t.Helper()
-	rt, err := setup.Runtime()
-	if err != nil {
-		t.Fatal(err)
-	}
 	d, err := shm.Open(shared.Path())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	tr := process.NewTrainer(setup, rt, 2, nil)
+	tr := trainer(t, setup, 2)
 	if err := tr.Share(d); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tr.Close() })
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := grpc.NewServer()
-	fedmov1.RegisterClientServiceServer(s, tr)
-	go s.Serve(lis)
-	t.Cleanup(s.Stop)
-	return Host{Name: name, Addr: lis.Addr().String(), Real: -1, Capacity: 2, Shared: d.ID()}
+	h, _ := listen(t, name, tr)
+	h.Capacity, h.Shared = 2, d.ID()
+	return h
 }
 
 // TestRemoteSharedDirectory mixes processes that share the coordinator's

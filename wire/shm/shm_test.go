@@ -35,17 +35,38 @@ func same(a, b []float64) bool {
 	return slices.EqualFunc(a, b, func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) })
 }
 
-func TestRoundTrip(t *testing.T) {
-	dir := t.TempDir()
+// openFile opens dir as a shared directory and creates the named file in
+// it, both closed when the test ends.
+func openFile(tb testing.TB, dir, name string) (*Dir, *File) {
+	tb.Helper()
 	d, err := Open(dir)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer d.Close()
-	f, err := d.Create("coordinator.vec")
+	tb.Cleanup(func() { d.Close() })
+	f, err := d.Create(name)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { f.Close() })
+	return d, f
+}
+
+// shmTemp is a temporary directory in shared memory (/dev/shm if the host
+// has it), removed when the test ends.
+func shmTemp(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.MkdirTemp(DefaultParent(), "fedmo-test-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func TestRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	d, f := openFile(t, dir, "coordinator.vec")
 	for msg := range 3 { // Reset reuses the file for each message
 		f.Reset()
 		a, b := vec(1000, float64(msg)), vec(3, -float64(msg))
@@ -119,16 +140,7 @@ func TestOpenSharesID(t *testing.T) {
 
 func TestReadRejects(t *testing.T) {
 	dir := t.TempDir()
-	d, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	f, err := d.Create("client-1.vec")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	d, f := openFile(t, dir, "client-1.vec")
 	v := vec(64, 1)
 	ref, err := f.Put(delta, v)
 	if err != nil {
@@ -183,17 +195,7 @@ func TestReadRejects(t *testing.T) {
 }
 
 func BenchmarkPutRead(b *testing.B) {
-	d, err := Open(filepath.Join(DefaultParent(), "fedmo-shm-bench-"+strings.ReplaceAll(b.Name(), "/", "-")))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer os.RemoveAll(d.Path())
-	defer d.Close()
-	f, err := d.Create("bench.vec")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
+	d, f := openFile(b, shmTemp(b), "bench.vec")
 	v, got := vec(159010, 1), make([]float64, 159010) // the demo's MLP
 	b.SetBytes(8 * int64(len(v)))
 	for b.Loop() {
@@ -238,16 +240,7 @@ func TestReadAfterRecreate(t *testing.T) {
 // the reader mapped it is an error, not a crash (SIGBUS).
 func TestReadTruncatedBehindMapping(t *testing.T) {
 	dir := t.TempDir()
-	d, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	f, err := d.Create("client.vec")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	d, f := openFile(t, dir, "client.vec")
 	ref, err := f.Put(delta, vec(4096, 1))
 	if err != nil {
 		t.Fatal(err)
@@ -270,21 +263,7 @@ func TestPutRead50M(t *testing.T) {
 	if testing.Short() {
 		t.Skip("400 MB through /dev/shm: not with -short")
 	}
-	dir, err := os.MkdirTemp(DefaultParent(), "fedmo-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	d, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	f, err := d.Create("big.vec")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	d, f := openFile(t, shmTemp(t), "big.vec")
 	v := vec(50_000_000, 3)
 	small := vec(10, 4)
 	if _, err := f.Put(delta, small); err != nil { // the file grows from a small vector to a large one
@@ -306,16 +285,7 @@ func TestPutRead50M(t *testing.T) {
 // TestView: a view is the written vector without a copy, and stays valid
 // while the writer grows its file (the old mapping is kept until Release).
 func TestView(t *testing.T) {
-	d, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	f, err := d.Create("client.vec")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	d, f := openFile(t, t.TempDir(), "client.vec")
 	a := vec(1000, 1)
 	ra, err := f.Put(delta, a)
 	if err != nil {
